@@ -29,9 +29,12 @@ pub mod chunker;
 mod digest;
 mod error;
 pub mod hash;
+pub mod lfs_pointer;
 mod merkle_hash;
+pub mod shard;
 #[cfg(test)]
 mod test_support;
+pub mod xorb;
 
 pub use digest::{digest_reader, digest_slice, FileDigest, FileHasher};
 pub use error::{Error, Result};
