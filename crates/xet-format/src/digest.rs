@@ -59,7 +59,7 @@ impl FileHasher {
 
     /// Chunks completed so far.
     pub fn chunks(&self) -> &[HashedLength] {
-        &self.chunks.chunks
+        &self.chunks.hashes.chunks
     }
 
     /// Ends the file and returns its digest.
@@ -78,33 +78,69 @@ impl FileHasher {
 #[derive(Clone, Default)]
 struct ChunkStream {
     chunker: Chunker,
+    hashes: ChunkHashes,
+}
+
+impl ChunkStream {
+    fn update(&mut self, data: &[u8]) {
+        let mut ends = Vec::new();
+        block_ends(&mut self.chunker, data, &mut ends);
+        self.hashes.update(data, &ends);
+    }
+
+    fn finish(mut self) -> (Vec<HashedLength>, u64) {
+        self.hashes.finish(self.chunker.finish().is_some())
+    }
+}
+
+/// Appends to `ends` the offsets in `data` where chunks end, continuing `chunker`.
+fn block_ends(chunker: &mut Chunker, data: &[u8], ends: &mut Vec<usize>) {
+    let mut pos = 0;
+    while let Some(n) = chunker.next_boundary(&data[pos..]) {
+        pos += n;
+        ends.push(pos);
+    }
+}
+
+/// Chunk hashing given the chunk ends found in each block of the stream.
+#[derive(Clone, Default)]
+struct ChunkHashes {
     hasher: ChunkHasher,
+    /// Bytes of the current chunk already fed to `hasher`.
+    pending: u64,
     chunks: Vec<HashedLength>,
     size: u64,
 }
 
-impl ChunkStream {
-    fn update(&mut self, mut data: &[u8]) {
+impl ChunkHashes {
+    /// Hashes `data`, the stream's next block; `ends` are the offsets in it where
+    /// chunks end (ascending).
+    fn update(&mut self, data: &[u8], ends: &[usize]) {
         self.size += data.len() as u64;
-        while !data.is_empty() {
-            let before = self.chunker.pending();
-            match self.chunker.next_boundary(data) {
-                Some(n) => {
-                    self.hasher.update(&data[..n]);
-                    self.chunks.push((self.hasher.finish_reset(), (before + n) as u64));
-                    data = &data[n..];
-                }
-                None => {
-                    self.hasher.update(data);
-                    break;
-                }
-            }
+        let mut start = 0;
+        for &end in ends {
+            let piece = &data[start..end];
+            let hash = if self.pending == 0 {
+                // The whole chunk is in this block: one-shot hashing is faster.
+                crate::hash::chunk_hash(piece)
+            } else {
+                self.hasher.update(piece);
+                self.hasher.finish_reset()
+            };
+            self.chunks.push((hash, self.pending + piece.len() as u64));
+            self.pending = 0;
+            start = end;
+        }
+        if start < data.len() {
+            self.hasher.update(&data[start..]);
+            self.pending += (data.len() - start) as u64;
         }
     }
 
-    fn finish(mut self) -> (Vec<HashedLength>, u64) {
-        if let Some(len) = self.chunker.finish() {
-            self.chunks.push((self.hasher.finish_reset(), len as u64));
+    /// Ends the stream; `last_chunk_pending` says whether the chunker had bytes left.
+    fn finish(mut self, last_chunk_pending: bool) -> (Vec<HashedLength>, u64) {
+        if last_chunk_pending {
+            self.chunks.push((self.hasher.finish_reset(), self.pending));
         }
         (self.chunks, self.size)
     }
@@ -116,7 +152,11 @@ pub fn digest_slice(data: &[u8], with_sha256: bool, threads: usize) -> FileDiges
     std::thread::scope(|s| {
         let sha = with_sha256.then(|| s.spawn(|| crate::hash::sha256(data)));
         // The SHA-256 is sequential and takes one thread; the rest chunk and hash.
-        let workers = if with_sha256 { threads.saturating_sub(1).max(1) } else { threads };
+        let workers = if with_sha256 {
+            threads.saturating_sub(1).max(1)
+        } else {
+            threads
+        };
         let ends = chunk_boundaries_parallel(data, workers);
         let mut chunks: Vec<HashedLength> = vec![(MerkleHash::ZERO, 0); ends.len()];
         let per = ends.len().div_ceil(workers).max(1);
@@ -142,61 +182,95 @@ pub fn digest_slice(data: &[u8], with_sha256: bool, threads: usize) -> FileDiges
     })
 }
 
-/// Size of the blocks [`digest_reader`] reads.
-const READ_BLOCK: usize = 4 << 20;
+/// Size of the blocks [`digest_reader`] reads: small enough that a block is still in
+/// cache when the second thread hashes it, large enough to keep syscalls cheap.
+const READ_BLOCK: usize = 1 << 20;
 /// Blocks in flight between the two threads: bounds memory to `READ_BLOCK × this`.
-const BLOCKS_IN_FLIGHT: usize = 4;
+const BLOCKS_IN_FLIGHT: usize = 8;
+
+/// A block read by the first thread, passed to the second.
+struct Block {
+    buf: Vec<u8>,
+    len: usize,
+    /// Chunk ends in the block, when the first thread found them.
+    ends: Option<Vec<usize>>,
+}
 
 /// Digest of everything `reader` yields, on two threads with bounded memory
-/// (16 MiB of buffers): the calling thread reads and computes the SHA-256 while a
-/// second chunks and hashes. Without SHA-256 it runs on the calling thread alone.
+/// (8 MiB of buffers, whatever the input size).
+///
+/// The work is split to keep both cores busy: the calling thread reads and computes
+/// the SHA-256 while the second finds chunk boundaries and hashes chunks; without
+/// SHA-256 the calling thread finds the boundaries instead.
 pub fn digest_reader<R: Read>(mut reader: R, with_sha256: bool) -> io::Result<FileDigest> {
-    if !with_sha256 {
-        let mut stream = ChunkStream::default();
-        let mut buf = vec![0u8; READ_BLOCK];
-        loop {
-            let n = read_full(&mut reader, &mut buf)?;
-            stream.update(&buf[..n]);
-            if n < buf.len() {
-                break;
-            }
-        }
-        let (chunks, size) = stream.finish();
-        return Ok(FileDigest { file_hash: file_hash(&chunks), size, sha256: None, chunks });
-    }
-    let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(BLOCKS_IN_FLIGHT);
-    let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(BLOCKS_IN_FLIGHT);
+    let (full_tx, full_rx) = mpsc::sync_channel::<Block>(BLOCKS_IN_FLIGHT);
+    let (empty_tx, empty_rx) = mpsc::sync_channel::<Block>(BLOCKS_IN_FLIGHT);
     for _ in 0..BLOCKS_IN_FLIGHT {
         // Cannot fail: the receiver is alive and the channel has room.
-        let _ = empty_tx.send(Vec::new());
+        let _ = empty_tx.send(Block {
+            buf: vec![0; READ_BLOCK],
+            len: 0,
+            ends: Some(Vec::new()),
+        });
     }
     std::thread::scope(|s| {
         let worker = s.spawn(move || {
-            let mut stream = ChunkStream::default();
-            for (buf, n) in full_rx {
-                stream.update(&buf[..n]);
-                // The reader may have stopped; then the buffer is just dropped.
-                let _ = empty_tx.send(buf);
+            let mut chunker = Chunker::new();
+            let mut hashes = ChunkHashes::default();
+            let mut own_ends = Vec::new();
+            for mut block in full_rx {
+                let ends = match &block.ends {
+                    Some(ends) => ends,
+                    None => {
+                        own_ends.clear();
+                        block_ends(&mut chunker, &block.buf[..block.len], &mut own_ends);
+                        &own_ends
+                    }
+                };
+                hashes.update(&block.buf[..block.len], ends);
+                block.ends.get_or_insert_with(Vec::new).clear();
+                // The reader may have stopped; then the block is just dropped.
+                let _ = empty_tx.send(block);
             }
-            stream.finish()
+            (chunker, hashes)
         });
-        let mut sha = Sha256Hasher::new();
+        let mut sha = with_sha256.then(Sha256Hasher::new);
+        let mut chunker = Chunker::new();
         let read_result = (|| -> io::Result<()> {
-            while let Ok(mut buf) = empty_rx.recv() {
-                buf.resize(READ_BLOCK, 0);
-                let n = read_full(&mut reader, &mut buf)?;
-                sha.update(&buf[..n]);
-                let last = n < READ_BLOCK;
-                if full_tx.send((buf, n)).is_err() || last {
+            while let Ok(mut block) = empty_rx.recv() {
+                block.len = read_full(&mut reader, &mut block.buf)?;
+                let data = &block.buf[..block.len];
+                match &mut sha {
+                    Some(sha) => {
+                        sha.update(data);
+                        block.ends = None;
+                    }
+                    None => {
+                        let ends = block.ends.get_or_insert_with(Vec::new);
+                        block_ends(&mut chunker, data, ends);
+                    }
+                }
+                let last = block.len < READ_BLOCK;
+                if full_tx.send(block).is_err() || last {
                     break;
                 }
             }
             Ok(())
         })();
         drop(full_tx);
-        let (chunks, size) = worker.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let (worker_chunker, hashes) = worker.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
         read_result?;
-        Ok(FileDigest { file_hash: file_hash(&chunks), size, sha256: Some(sha.finish()), chunks })
+        // Whichever thread chunked knows whether a final chunk is pending.
+        let pending = if with_sha256 { worker_chunker } else { chunker }
+            .finish()
+            .is_some();
+        let (chunks, size) = hashes.finish(pending);
+        Ok(FileDigest {
+            file_hash: file_hash(&chunks),
+            size,
+            sha256: sha.map(Sha256Hasher::finish),
+            chunks,
+        })
     })
 }
 
@@ -228,15 +302,28 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|c| (c["hash"].as_str().unwrap().to_string(), c["length"].as_u64().unwrap()))
+                .map(|c| {
+                    (
+                        c["hash"].as_str().unwrap().to_string(),
+                        c["length"].as_u64().unwrap(),
+                    )
+                })
                 .collect();
             let check = |d: &FileDigest, how: &str| {
-                assert_eq!(d.file_hash.to_string(), j["file_hash"].as_str().unwrap(), "{name} {how}");
+                assert_eq!(
+                    d.file_hash.to_string(),
+                    j["file_hash"].as_str().unwrap(),
+                    "{name} {how}"
+                );
                 assert_eq!(d.size, data.len() as u64);
                 let got: Vec<(String, u64)> = d.chunks.iter().map(|(h, l)| (h.to_string(), *l)).collect();
                 assert_eq!(got, expected_chunks, "{name} {how} chunks");
                 if let Some(sha) = d.sha256 {
-                    assert_eq!(crate::hash::hex(&sha), j["sha256"].as_str().unwrap(), "{name} {how} sha");
+                    assert_eq!(
+                        crate::hash::hex(&sha),
+                        j["sha256"].as_str().unwrap(),
+                        "{name} {how} sha"
+                    );
                 }
             };
             check(&digest_slice(&data, true, 3), "slice");
@@ -254,14 +341,29 @@ mod tests {
     #[test]
     fn section5_files() {
         let d = digest_slice(&gen(1_000_000, 1), true, 2);
-        assert_eq!(d.file_hash.to_string(), "14f3356658517aa9cec95ed857b20536b46a3fbc41a7f0d105429302747f5a1a");
-        assert_eq!(crate::hash::merkle_root(&d.chunks).to_string(), "e42649f256e7ae8f1da8f7049fa17503808da0b93b9cd76068a411e61f4f01ec");
+        assert_eq!(
+            d.file_hash.to_string(),
+            "14f3356658517aa9cec95ed857b20536b46a3fbc41a7f0d105429302747f5a1a"
+        );
+        assert_eq!(
+            crate::hash::merkle_root(&d.chunks).to_string(),
+            "e42649f256e7ae8f1da8f7049fa17503808da0b93b9cd76068a411e61f4f01ec"
+        );
         assert_eq!(crate::hash::hex(&d.sha256.unwrap())[..8], *"2c80730e");
         let z = digest_slice(&[0u8; 300_000], false, 2);
-        assert_eq!(z.file_hash.to_string(), "3d7bd4178bc2851ba07d59c24c3a88ae0c7220e9920d6c5c6a06b01556d46404");
+        assert_eq!(
+            z.file_hash.to_string(),
+            "3d7bd4178bc2851ba07d59c24c3a88ae0c7220e9920d6c5c6a06b01556d46404"
+        );
         let g = digest_slice(&gen(5000, 7), false, 2);
-        assert_eq!(g.file_hash.to_string(), "5855f16ca3addad79b8d23834785fae6e55b6c717509ebe6e08411d570f11f12");
-        assert_eq!(crate::hash::merkle_root(&g.chunks).to_string(), "39676d9dc2808643275ae6f6e4962267d05647fe9039e8ac3df7c9d4a8a3a118");
+        assert_eq!(
+            g.file_hash.to_string(),
+            "5855f16ca3addad79b8d23834785fae6e55b6c717509ebe6e08411d570f11f12"
+        );
+        assert_eq!(
+            crate::hash::merkle_root(&g.chunks).to_string(),
+            "39676d9dc2808643275ae6f6e4962267d05647fe9039e8ac3df7c9d4a8a3a118"
+        );
     }
 
     #[test]
@@ -275,19 +377,36 @@ mod tests {
             let got = crate::hash::internal_node_hash(e["input_utf8"].as_str().unwrap().as_bytes());
             assert_eq!(got.to_string(), e["hash"].as_str().unwrap());
         }
-        assert_eq!(crate::hash::xorb_hash(&[]).to_string(), j["empty_list"]["xorb_hash"].as_str().unwrap());
-        assert_eq!(file_hash(&[]).to_string(), j["empty_list"]["file_hash"].as_str().unwrap());
+        assert_eq!(
+            crate::hash::xorb_hash(&[]).to_string(),
+            j["empty_list"]["xorb_hash"].as_str().unwrap()
+        );
+        assert_eq!(
+            file_hash(&[]).to_string(),
+            j["empty_list"]["file_hash"].as_str().unwrap()
+        );
         let ex = &j["example_hex_vs_bytes"];
         let h: MerkleHash = ex["hash_hex"].as_str().unwrap().parse().unwrap();
-        assert_eq!(crate::hash::hex(h.as_bytes()), ex["raw_bytes_hex"].as_str().unwrap());
+        assert_eq!(
+            crate::hash::hex(h.as_bytes()),
+            ex["raw_bytes_hex"].as_str().unwrap()
+        );
         let data = read_vector("xorshift_3mib.input.bin");
         let chunks = digest_slice(&data, false, 2).chunks;
         let prefixes = j["xorshift_3mib_prefixes"].as_array().unwrap();
         assert_eq!(prefixes.len(), 54);
         for p in prefixes {
             let n = p["num_chunks"].as_u64().unwrap() as usize;
-            assert_eq!(crate::hash::xorb_hash(&chunks[..n]).to_string(), p["xorb_hash"].as_str().unwrap(), "{n}");
-            assert_eq!(file_hash(&chunks[..n]).to_string(), p["file_hash"].as_str().unwrap(), "{n}");
+            assert_eq!(
+                crate::hash::xorb_hash(&chunks[..n]).to_string(),
+                p["xorb_hash"].as_str().unwrap(),
+                "{n}"
+            );
+            assert_eq!(
+                file_hash(&chunks[..n]).to_string(),
+                p["file_hash"].as_str().unwrap(),
+                "{n}"
+            );
         }
     }
 
