@@ -25,6 +25,7 @@
 
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod chunker;
 mod digest;
 mod error;

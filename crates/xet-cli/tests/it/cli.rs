@@ -5,7 +5,12 @@ use crate::support::{vectors_dir, xet, xet_ok, TempDir};
 fn vector_names() -> Vec<String> {
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(vectors_dir().join("index.json")).unwrap()).unwrap();
-    index["vectors"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap().to_string()).collect()
+    index["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn vector(name: &str) -> (String, serde_json::Value) {
@@ -36,7 +41,8 @@ fn hash_json_and_no_sha256() {
     assert_eq!(v[0]["hash"], j["file_hash"]);
     assert_eq!(v[0]["sha256"], j["sha256"]);
     assert_eq!(v[1]["size"], 100000);
-    let v: serde_json::Value = serde_json::from_str(&xet_ok(&["hash", "--json", "--no-sha256", &path])).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&xet_ok(&["hash", "--json", "--no-sha256", &path])).unwrap();
     assert!(v[0]["sha256"].is_null());
 }
 

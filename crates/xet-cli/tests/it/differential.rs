@@ -14,7 +14,9 @@ use crate::support::{python, require_official_client, xet_ok, Rng, TempDir};
 fn corpus(dir: &std::path::Path) -> Vec<PathBuf> {
     let mut rng = Rng::new(20261125);
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    for size in [0usize, 1, 2, 63, 64, 65, 8191, 8192, 8193, 65536, 131071, 131072, 131073, 262144, 300_000] {
+    for size in [
+        0usize, 1, 2, 63, 64, 65, 8191, 8192, 8193, 65536, 131071, 131072, 131073, 262144, 300_000,
+    ] {
         files.push((format!("random-{size}"), rng.bytes(size)));
         files.push((format!("zeros-{size}"), vec![0; size]));
     }
@@ -24,11 +26,18 @@ fn corpus(dir: &std::path::Path) -> Vec<PathBuf> {
     }
     let line = b"The quick brown fox jumps over the lazy dog.\n";
     for size in [1000usize, 100_000, 3 << 20] {
-        files.push((format!("text-{size}"), line.iter().copied().cycle().take(size).collect()));
+        files.push((
+            format!("text-{size}"),
+            line.iter().copied().cycle().take(size).collect(),
+        ));
     }
     for size in [50_000usize, 2 << 20] {
         // Low entropy: bytes from a 4-letter alphabet, so gear matches are rarer/odd.
-        let v: Vec<u8> = rng.bytes(size).iter().map(|b| b"ACGT"[(b & 3) as usize]).collect();
+        let v: Vec<u8> = rng
+            .bytes(size)
+            .iter()
+            .map(|b| b"ACGT"[(b & 3) as usize])
+            .collect();
         files.push((format!("dna-{size}"), v));
     }
     // Alternating runs of random data and zeros (forced max-size cuts mid-file).
@@ -101,17 +110,34 @@ for p, info in zip(paths, infos):
     out[p] = {"hash": info.hash, "size": info.file_size, "sha256": hashlib.sha256(open(p, "rb").read()).hexdigest()}
 print(json.dumps(out))
 "#;
-    let out = Command::new(python()).arg("-c").arg(script).args(&paths).output().expect("python3");
-    assert!(out.status.success(), "official client failed: {}", String::from_utf8_lossy(&out.stderr));
-    let theirs: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&out.stdout).expect("oracle json");
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .args(&paths)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "official client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&out.stdout).expect("oracle json");
 
     let mut mismatches = Vec::new();
     for o in &ours {
         let t = &theirs[&o.path];
         if o.hash != t["hash"].as_str().unwrap() || o.size != t["size"].as_u64().unwrap() {
-            mismatches.push(format!("{}: ours {} {}, official {} {}", o.path, o.hash, o.size, t["hash"], t["size"]));
+            mismatches.push(format!(
+                "{}: ours {} {}, official {} {}",
+                o.path, o.hash, o.size, t["hash"], t["size"]
+            ));
         }
         assert_eq!(o.sha256.as_deref(), t["sha256"].as_str(), "sha256 of {}", o.path);
     }
-    assert!(mismatches.is_empty(), "file hash mismatches:\n{}", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "file hash mismatches:\n{}",
+        mismatches.join("\n")
+    );
 }

@@ -13,7 +13,11 @@ pub fn xet_bin() -> PathBuf {
 /// Runs `xet` with `args`; panics with its stderr if it fails.
 pub fn xet_ok(args: &[&str]) -> String {
     let out = xet(args);
-    assert!(out.status.success(), "xet {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "xet {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
@@ -102,7 +106,10 @@ pub fn python() -> String {
 /// Fails loudly (never skips) when the official client is missing.
 pub fn require_official_client() {
     let out = Command::new(python())
-        .args(["-c", "import hf_xet, importlib.metadata as m; print(m.version('hf-xet'))"])
+        .args([
+            "-c",
+            "import hf_xet, importlib.metadata as m; print(m.version('hf-xet'))",
+        ])
         .output()
         .expect("running python3");
     assert!(
