@@ -93,6 +93,33 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A xorb's run of chunk records ends inside a record (XET-PROTOCOL.md §6.2). Kept
+    /// apart from [`Error::Truncated`] so that the message names the chunk: a reader
+    /// walks records sequentially, and the chunk index is what a user compares with a
+    /// shard or a reconstruction term.
+    #[error("xorb truncated at byte {offset}: chunk {chunk_index} {part} needs {needed} bytes, {remaining} remain")]
+    XorbTruncated {
+        /// Index of the chunk whose record is cut, counted from the start of the run.
+        chunk_index: u64,
+        /// The part of the record that is cut: `"header"` or `"payload"`.
+        part: &'static str,
+        /// Byte offset of that part.
+        offset: u64,
+        /// Bytes it needs.
+        needed: u64,
+        /// Bytes left in the input.
+        remaining: u64,
+    },
+    /// A name (of a compression policy, for instance) is not one this crate knows.
+    #[error("unknown {what} {input:?}: expected one of {expected}")]
+    UnknownName {
+        /// What was being named.
+        what: &'static str,
+        /// The offending input (cut to 80 characters).
+        input: String,
+        /// The accepted names.
+        expected: &'static str,
+    },
 }
 
 /// `Result` with this crate's [`Error`].
