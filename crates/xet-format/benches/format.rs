@@ -20,7 +20,9 @@ fn chunker(c: &mut Criterion) {
     let mut g = c.benchmark_group("chunker");
     g.throughput(Throughput::Bytes(d.len() as u64));
     g.sample_size(10);
-    g.bench_function("boundaries/1-thread", |b| b.iter(|| xet_format::chunker::chunk_boundaries(&d)));
+    g.bench_function("boundaries/1-thread", |b| {
+        b.iter(|| xet_format::chunker::chunk_boundaries(&d))
+    });
     g.bench_function("boundaries/2-threads", |b| {
         b.iter(|| xet_format::chunker::chunk_boundaries_parallel(&d, 2))
     });
@@ -49,8 +51,12 @@ fn digest(c: &mut Criterion) {
             b.iter(|| xet_format::digest_slice(&d, true, t))
         });
     }
-    g.bench_function("reader+sha256", |b| b.iter(|| xet_format::digest_reader(&d[..], true).unwrap()));
-    g.bench_function("reader", |b| b.iter(|| xet_format::digest_reader(&d[..], false).unwrap()));
+    g.bench_function("reader+sha256", |b| {
+        b.iter(|| xet_format::digest_reader(&d[..], true).unwrap())
+    });
+    g.bench_function("reader", |b| {
+        b.iter(|| xet_format::digest_reader(&d[..], false).unwrap())
+    });
     g.finish();
 }
 

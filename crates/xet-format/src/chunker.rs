@@ -314,12 +314,14 @@ mod tests {
     fn section5_gen_chunk_lengths() {
         let data = crate::test_support::gen(1_000_000, 1);
         let ends = chunk_boundaries(&data);
-        let lens: Vec<usize> = std::iter::once(ends[0]).chain(ends.windows(2).map(|w| w[1] - w[0])).collect();
+        let lens: Vec<usize> = std::iter::once(ends[0])
+            .chain(ends.windows(2).map(|w| w[1] - w[0]))
+            .collect();
         assert_eq!(
             lens,
             [
-                40949, 20440, 131072, 15663, 34537, 101111, 70172, 74859, 89931, 36147, 16221, 11517, 62409, 16600,
-                74206, 47280, 72016, 84870
+                40949, 20440, 131072, 15663, 34537, 101111, 70172, 74859, 89931, 36147, 16221, 11517, 62409,
+                16600, 74206, 47280, 72016, 84870
             ]
         );
     }
@@ -335,7 +337,11 @@ mod tests {
             assert_eq!(chunk_boundaries_parallel(&data, t), reference, "{t} threads");
         }
         for piece in [1, 63, 4096, 77_777, 1 << 20] {
-            assert_eq!(streamed(&data[..600_000], piece), naive(&data[..600_000]), "piece {piece}");
+            assert_eq!(
+                streamed(&data[..600_000], piece),
+                naive(&data[..600_000]),
+                "piece {piece}"
+            );
         }
     }
 

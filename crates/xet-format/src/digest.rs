@@ -91,7 +91,8 @@ impl ChunkStream {
             match self.chunker.next_boundary(data) {
                 Some(n) => {
                     self.hasher.update(&data[..n]);
-                    self.chunks.push((self.hasher.finish_reset(), (before + n) as u64));
+                    self.chunks
+                        .push((self.hasher.finish_reset(), (before + n) as u64));
                     data = &data[n..];
                 }
                 None => {
@@ -116,7 +117,11 @@ pub fn digest_slice(data: &[u8], with_sha256: bool, threads: usize) -> FileDiges
     std::thread::scope(|s| {
         let sha = with_sha256.then(|| s.spawn(|| crate::hash::sha256(data)));
         // The SHA-256 is sequential and takes one thread; the rest chunk and hash.
-        let workers = if with_sha256 { threads.saturating_sub(1).max(1) } else { threads };
+        let workers = if with_sha256 {
+            threads.saturating_sub(1).max(1)
+        } else {
+            threads
+        };
         let ends = chunk_boundaries_parallel(data, workers);
         let mut chunks: Vec<HashedLength> = vec![(MerkleHash::ZERO, 0); ends.len()];
         let per = ends.len().div_ceil(workers).max(1);
@@ -162,7 +167,12 @@ pub fn digest_reader<R: Read>(mut reader: R, with_sha256: bool) -> io::Result<Fi
             }
         }
         let (chunks, size) = stream.finish();
-        return Ok(FileDigest { file_hash: file_hash(&chunks), size, sha256: None, chunks });
+        return Ok(FileDigest {
+            file_hash: file_hash(&chunks),
+            size,
+            sha256: None,
+            chunks,
+        });
     }
     let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(BLOCKS_IN_FLIGHT);
     let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(BLOCKS_IN_FLIGHT);
@@ -196,7 +206,12 @@ pub fn digest_reader<R: Read>(mut reader: R, with_sha256: bool) -> io::Result<Fi
         drop(full_tx);
         let (chunks, size) = worker.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
         read_result?;
-        Ok(FileDigest { file_hash: file_hash(&chunks), size, sha256: Some(sha.finish()), chunks })
+        Ok(FileDigest {
+            file_hash: file_hash(&chunks),
+            size,
+            sha256: Some(sha.finish()),
+            chunks,
+        })
     })
 }
 
@@ -228,15 +243,28 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|c| (c["hash"].as_str().unwrap().to_string(), c["length"].as_u64().unwrap()))
+                .map(|c| {
+                    (
+                        c["hash"].as_str().unwrap().to_string(),
+                        c["length"].as_u64().unwrap(),
+                    )
+                })
                 .collect();
             let check = |d: &FileDigest, how: &str| {
-                assert_eq!(d.file_hash.to_string(), j["file_hash"].as_str().unwrap(), "{name} {how}");
+                assert_eq!(
+                    d.file_hash.to_string(),
+                    j["file_hash"].as_str().unwrap(),
+                    "{name} {how}"
+                );
                 assert_eq!(d.size, data.len() as u64);
                 let got: Vec<(String, u64)> = d.chunks.iter().map(|(h, l)| (h.to_string(), *l)).collect();
                 assert_eq!(got, expected_chunks, "{name} {how} chunks");
                 if let Some(sha) = d.sha256 {
-                    assert_eq!(crate::hash::hex(&sha), j["sha256"].as_str().unwrap(), "{name} {how} sha");
+                    assert_eq!(
+                        crate::hash::hex(&sha),
+                        j["sha256"].as_str().unwrap(),
+                        "{name} {how} sha"
+                    );
                 }
             };
             check(&digest_slice(&data, true, 3), "slice");
@@ -254,14 +282,29 @@ mod tests {
     #[test]
     fn section5_files() {
         let d = digest_slice(&gen(1_000_000, 1), true, 2);
-        assert_eq!(d.file_hash.to_string(), "14f3356658517aa9cec95ed857b20536b46a3fbc41a7f0d105429302747f5a1a");
-        assert_eq!(crate::hash::merkle_root(&d.chunks).to_string(), "e42649f256e7ae8f1da8f7049fa17503808da0b93b9cd76068a411e61f4f01ec");
+        assert_eq!(
+            d.file_hash.to_string(),
+            "14f3356658517aa9cec95ed857b20536b46a3fbc41a7f0d105429302747f5a1a"
+        );
+        assert_eq!(
+            crate::hash::merkle_root(&d.chunks).to_string(),
+            "e42649f256e7ae8f1da8f7049fa17503808da0b93b9cd76068a411e61f4f01ec"
+        );
         assert_eq!(crate::hash::hex(&d.sha256.unwrap())[..8], *"2c80730e");
         let z = digest_slice(&[0u8; 300_000], false, 2);
-        assert_eq!(z.file_hash.to_string(), "3d7bd4178bc2851ba07d59c24c3a88ae0c7220e9920d6c5c6a06b01556d46404");
+        assert_eq!(
+            z.file_hash.to_string(),
+            "3d7bd4178bc2851ba07d59c24c3a88ae0c7220e9920d6c5c6a06b01556d46404"
+        );
         let g = digest_slice(&gen(5000, 7), false, 2);
-        assert_eq!(g.file_hash.to_string(), "5855f16ca3addad79b8d23834785fae6e55b6c717509ebe6e08411d570f11f12");
-        assert_eq!(crate::hash::merkle_root(&g.chunks).to_string(), "39676d9dc2808643275ae6f6e4962267d05647fe9039e8ac3df7c9d4a8a3a118");
+        assert_eq!(
+            g.file_hash.to_string(),
+            "5855f16ca3addad79b8d23834785fae6e55b6c717509ebe6e08411d570f11f12"
+        );
+        assert_eq!(
+            crate::hash::merkle_root(&g.chunks).to_string(),
+            "39676d9dc2808643275ae6f6e4962267d05647fe9039e8ac3df7c9d4a8a3a118"
+        );
     }
 
     #[test]
@@ -275,19 +318,36 @@ mod tests {
             let got = crate::hash::internal_node_hash(e["input_utf8"].as_str().unwrap().as_bytes());
             assert_eq!(got.to_string(), e["hash"].as_str().unwrap());
         }
-        assert_eq!(crate::hash::xorb_hash(&[]).to_string(), j["empty_list"]["xorb_hash"].as_str().unwrap());
-        assert_eq!(file_hash(&[]).to_string(), j["empty_list"]["file_hash"].as_str().unwrap());
+        assert_eq!(
+            crate::hash::xorb_hash(&[]).to_string(),
+            j["empty_list"]["xorb_hash"].as_str().unwrap()
+        );
+        assert_eq!(
+            file_hash(&[]).to_string(),
+            j["empty_list"]["file_hash"].as_str().unwrap()
+        );
         let ex = &j["example_hex_vs_bytes"];
         let h: MerkleHash = ex["hash_hex"].as_str().unwrap().parse().unwrap();
-        assert_eq!(crate::hash::hex(h.as_bytes()), ex["raw_bytes_hex"].as_str().unwrap());
+        assert_eq!(
+            crate::hash::hex(h.as_bytes()),
+            ex["raw_bytes_hex"].as_str().unwrap()
+        );
         let data = read_vector("xorshift_3mib.input.bin");
         let chunks = digest_slice(&data, false, 2).chunks;
         let prefixes = j["xorshift_3mib_prefixes"].as_array().unwrap();
         assert_eq!(prefixes.len(), 54);
         for p in prefixes {
             let n = p["num_chunks"].as_u64().unwrap() as usize;
-            assert_eq!(crate::hash::xorb_hash(&chunks[..n]).to_string(), p["xorb_hash"].as_str().unwrap(), "{n}");
-            assert_eq!(file_hash(&chunks[..n]).to_string(), p["file_hash"].as_str().unwrap(), "{n}");
+            assert_eq!(
+                crate::hash::xorb_hash(&chunks[..n]).to_string(),
+                p["xorb_hash"].as_str().unwrap(),
+                "{n}"
+            );
+            assert_eq!(
+                file_hash(&chunks[..n]).to_string(),
+                p["file_hash"].as_str().unwrap(),
+                "{n}"
+            );
         }
     }
 

@@ -241,9 +241,15 @@ mod tests {
 
     #[test]
     fn section5_primitives() {
-        assert_eq!(chunk_hash(b""), h("e0f2cf784e7e5f10c34f84af150e9a5ff9664216debad915364d741049870f67"));
+        assert_eq!(
+            chunk_hash(b""),
+            h("e0f2cf784e7e5f10c34f84af150e9a5ff9664216debad915364d741049870f67")
+        );
         let hello = chunk_hash(b"hello world");
-        assert_eq!(hello, h("4e39378b9d359f118190557a1f44130219a54e5fcfa07bd96cf50b466fe651b1"));
+        assert_eq!(
+            hello,
+            h("4e39378b9d359f118190557a1f44130219a54e5fcfa07bd96cf50b466fe651b1")
+        );
         assert_eq!(xorb_hash(&[(hello, 11)]), hello);
         assert_eq!(
             file_hash(&[(hello, 11)]),
@@ -272,12 +278,36 @@ mod tests {
             .collect();
         assert_eq!(leaves[0].0.to_string()[..12], *"aa8147958bcb");
         let table = [
-            (2, "d1f7a325c3af864d5f58550ff6d66ab16fe3940e9a16c5e72be0fb03b2393085", "98da19d61539e942e7ae5ed1a7a2679d069406b5a5e53634c1e5d4a9f6e2e475"),
-            (3, "de81c15fa27c88922177aed006174e52b304e64a6471f3ab77744122b127fe5a", "1565a40da4b35ae4b6cebc3e59eb28d0950a5c28332a9b2e0cab460d27561cde"),
-            (4, "e2f421f441669dfc9e5e294da6c0a3c897651bf23a6895b9696f1384e263929b", "02bcc0fd691247a938afcdf1e7e5a50ba5564dc0922d7fa02632261322421e5d"),
-            (9, "9118a4a84a61c1de859f1cf1e5fee1293d2fd162a2d90b248cd7060d97ee915d", "a058aba0d2db92f66d2e433a9f55ff6e3a43263effe32e87e80ff1ad4f5eaa4a"),
-            (10, "7fe5a264d1cb3970ef32b780d62c8b0c06a329f442273aaf6d080197ce745518", "8a5875937a10295adc3bd44c2bec1ec9657a9d1020d49d006d10973efab5365a"),
-            (40, "d7223ece7f749fe6d7ad8f96d869ec5cf8e72edf98b2253e3d4e85aedd304f7b", "8b8f32ba47107036d6643dd8e1bc4f9e871326b56a45ad28a75b617c1acd27eb"),
+            (
+                2,
+                "d1f7a325c3af864d5f58550ff6d66ab16fe3940e9a16c5e72be0fb03b2393085",
+                "98da19d61539e942e7ae5ed1a7a2679d069406b5a5e53634c1e5d4a9f6e2e475",
+            ),
+            (
+                3,
+                "de81c15fa27c88922177aed006174e52b304e64a6471f3ab77744122b127fe5a",
+                "1565a40da4b35ae4b6cebc3e59eb28d0950a5c28332a9b2e0cab460d27561cde",
+            ),
+            (
+                4,
+                "e2f421f441669dfc9e5e294da6c0a3c897651bf23a6895b9696f1384e263929b",
+                "02bcc0fd691247a938afcdf1e7e5a50ba5564dc0922d7fa02632261322421e5d",
+            ),
+            (
+                9,
+                "9118a4a84a61c1de859f1cf1e5fee1293d2fd162a2d90b248cd7060d97ee915d",
+                "a058aba0d2db92f66d2e433a9f55ff6e3a43263effe32e87e80ff1ad4f5eaa4a",
+            ),
+            (
+                10,
+                "7fe5a264d1cb3970ef32b780d62c8b0c06a329f442273aaf6d080197ce745518",
+                "8a5875937a10295adc3bd44c2bec1ec9657a9d1020d49d006d10973efab5365a",
+            ),
+            (
+                40,
+                "d7223ece7f749fe6d7ad8f96d869ec5cf8e72edf98b2253e3d4e85aedd304f7b",
+                "8b8f32ba47107036d6643dd8e1bc4f9e871326b56a45ad28a75b617c1acd27eb",
+            ),
         ];
         for (n, xorb, file) in table {
             assert_eq!(xorb_hash(&leaves[..n]), h(xorb), "xorb hash of {n} leaves");

@@ -224,15 +224,30 @@ mod tests {
 
     #[test]
     fn rejects_bad_strings() {
-        for s in ["", "00", &"g".repeat(64), &"0".repeat(63), &"0".repeat(65), &"é".repeat(32)] {
-            assert!(matches!(MerkleHash::from_hex(s), Err(Error::InvalidHashString { .. })), "{s:?}");
+        for s in [
+            "",
+            "00",
+            &"g".repeat(64),
+            &"0".repeat(63),
+            &"0".repeat(65),
+            &"é".repeat(32),
+        ] {
+            assert!(
+                matches!(MerkleHash::from_hex(s), Err(Error::InvalidHashString { .. })),
+                "{s:?}"
+            );
         }
     }
 
     #[test]
     fn uppercase_accepted() {
-        let h: MerkleHash = "A4D4ED80FCB2FE5177FC59321D3E6F90FAF23E35A48D58303114BF073F34178A".parse().unwrap();
-        assert_eq!(h.to_string(), "a4d4ed80fcb2fe5177fc59321d3e6f90faf23e35a48d58303114bf073f34178a");
+        let h: MerkleHash = "A4D4ED80FCB2FE5177FC59321D3E6F90FAF23E35A48D58303114BF073F34178A"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            h.to_string(),
+            "a4d4ed80fcb2fe5177fc59321d3e6f90faf23e35a48d58303114bf073f34178a"
+        );
     }
 
     #[test]
@@ -240,8 +255,14 @@ mod tests {
         // XET-PROTOCOL.md §2: sha256("hello world") and the bytes stored in a shard.
         let digest = hex32("b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9");
         let stored = MerkleHash::from_sha256_digest(digest);
-        assert_eq!(stored.as_bytes(), &hex32("083e4d93b9274db9faab7ddad7522ea5ee80537ae3ef84c4e9cdefe2acf78890"));
-        assert_eq!(stored.to_string(), "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9");
+        assert_eq!(
+            stored.as_bytes(),
+            &hex32("083e4d93b9274db9faab7ddad7522ea5ee80537ae3ef84c4e9cdefe2acf78890")
+        );
+        assert_eq!(
+            stored.to_string(),
+            "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+        );
         assert_eq!(stored.to_sha256_digest(), digest);
     }
 

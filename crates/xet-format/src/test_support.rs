@@ -69,7 +69,9 @@ pub(crate) fn vector_names() -> Vec<String> {
 
 /// Byte-wise hex decoding (vector files use it for raw bytes).
 pub(crate) fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex")).collect()
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect()
 }
 
 #[test]
