@@ -120,6 +120,25 @@ pub enum Error {
         /// The accepted names.
         expected: &'static str,
     },
+    /// A shard references a xorb the caller does not have (server-side shard checks,
+    /// XET-PROTOCOL.md §7.4: every referenced xorb must be uploaded before the shard).
+    #[error("{what} references xorb {xorb_hash}, which is not stored: upload the xorb before the shard")]
+    UnknownXorb {
+        /// What references it, e.g. `file <hash> term 3` or `CAS entry 0`.
+        what: String,
+        /// The missing xorb.
+        xorb_hash: MerkleHash,
+    },
+    /// A shard's content is inconsistent, or does not match the xorbs it references:
+    /// the semantic checks run on a decoded or built shard (XET-PROTOCOL.md §4.6, §7.3,
+    /// §7.4), where a byte offset would mean nothing. A server answers it with 400.
+    #[error("invalid shard content in {location}: {reason}")]
+    InvalidShardContent {
+        /// Where, e.g. `file <hash> term 2` or `xorb <hash> chunk 7`.
+        location: String,
+        /// What is wrong and what was expected.
+        reason: String,
+    },
 }
 
 /// `Result` with this crate's [`Error`].
