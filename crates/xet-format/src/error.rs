@@ -144,7 +144,6 @@ pub enum Error {
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-#[allow(dead_code)] // Used by the xorb and shard decoders, which land next.
 impl Error {
     pub(crate) fn truncated(what: &'static str, offset: usize, needed: usize, remaining: usize) -> Self {
         Error::Truncated {
