@@ -3,6 +3,7 @@
 
 mod chunk;
 mod hash;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,8 @@ enum Command {
     Hash(hash::HashArgs),
     /// Print the content-defined chunks of a file: offset, length, chunk hash.
     Chunk(chunk::ChunkArgs),
+    /// Run a Xet CAS server (the official client and ours can upload to it).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Hash(args) => hash::run(args),
         Command::Chunk(args) => chunk::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

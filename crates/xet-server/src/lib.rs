@@ -1,0 +1,182 @@
+//! The Xet CAS HTTP server: the API of XET-PROTOCOL.md §10 (v1 and v2 routes), the
+//! grant -> PUT -> commit xorb upload and signed transfer URLs the official client
+//! uses (`CLIENT-WIRE.md`), bearer tokens with read/write scopes, and the Hub's xet
+//! token endpoints so the whole auth flow runs locally (§11). Storage is
+//! [`xet_store::Store`].
+//!
+//! # Tour
+//!
+//! - [`ServerConfig`] (plain values) and [`AuthConfig`].
+//! - [`Server::bind`] then [`Server::run`]; [`Server::url`] is where it listens.
+//! - [`router`] gives the axum [`Router`](axum::Router) for embedding or tests.
+//! - [`Error`]: the one mapping of failures to HTTP statuses.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let dir = std::env::temp_dir().join(format!("xet-server-doctest-{}", std::process::id()));
+//! let config = xet_server::ServerConfig::new(
+//!     xet_store::StoreConfig::local(&dir),
+//!     xet_server::AuthConfig::new(vec!["user-token".into()]),
+//! );
+//! let server = xet_server::Server::bind(config).await.unwrap();
+//! assert!(server.url().starts_with("http://127.0.0.1:"));
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # });
+//! ```
+//!
+//! # Limits
+//!
+//! `/v2/file-chunk-hashes` (range-edit uploads) answers 501. Tokens are not bound to
+//! a repository: this server has one namespace of content-addressed objects.
+
+#![deny(missing_docs)]
+
+mod auth;
+mod error;
+mod range;
+mod routes;
+
+use std::net::SocketAddr;
+
+pub use auth::{AuthConfig, Scope};
+pub use error::{Error, Result};
+use tokio::net::TcpListener;
+use xet_store::{Store, StoreConfig};
+
+/// Everything a server needs, as plain values (no environment reads here).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free one.
+    pub addr: SocketAddr,
+    /// Where objects are kept.
+    pub store: StoreConfig,
+    /// Tokens, secrets, lifetimes.
+    pub auth: AuthConfig,
+    /// Base URL clients reach the server at (for `casUrl` and signed URLs); `None`:
+    /// `http://` plus the request's `Host` header.
+    pub public_url: Option<String>,
+}
+
+impl ServerConfig {
+    /// Listening on `127.0.0.1`, a free port.
+    pub fn new(store: StoreConfig, auth: AuthConfig) -> Self {
+        ServerConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            store,
+            auth,
+            public_url: None,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    store: Store,
+    auth: std::sync::Arc<AuthConfig>,
+    public_url: Option<String>,
+}
+
+impl AppState {
+    /// State over an open store.
+    pub fn new(store: Store, auth: AuthConfig, public_url: Option<String>) -> Self {
+        AppState {
+            store,
+            auth: std::sync::Arc::new(auth),
+            public_url,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// The CAS API as an axum router over `state`.
+pub fn router(state: AppState) -> axum::Router {
+    routes::router(state)
+}
+
+/// A bound, not yet running server.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+    url: String,
+}
+
+impl Server {
+    /// Opens the store and binds the socket.
+    pub async fn bind(config: ServerConfig) -> Result<Server> {
+        let store = Store::open(config.store).await?;
+        let listener = TcpListener::bind(config.addr).await.map_err(|source| Error::Io {
+            op: "binding",
+            addr: config.addr.to_string(),
+            source,
+        })?;
+        let local = listener.local_addr().map_err(|source| Error::Io {
+            op: "reading the address of",
+            addr: config.addr.to_string(),
+            source,
+        })?;
+        let url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local}"));
+        tracing::info!(%url, data = %store.describe(), "xet CAS server listening");
+        Ok(Server {
+            listener,
+            state: AppState::new(store, config.auth, config.public_url),
+            url,
+        })
+    }
+
+    /// The base URL it answers at.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    /// Its shared state (store, auth).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until the task is dropped or the process ends.
+    pub async fn run(self) -> Result<()> {
+        let addr = self.url.clone();
+        axum::serve(self.listener, router(self.state))
+            .await
+            .map_err(|source| Error::Io {
+                op: "serving",
+                addr,
+                source,
+            })
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let addr = self.url.clone();
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|source| Error::Io {
+                op: "serving",
+                addr,
+                source,
+            })
+    }
+}
+
+/// Binds and serves `config` until the process ends.
+pub async fn serve(config: ServerConfig) -> Result<()> {
+    Server::bind(config).await?.run().await
+}

@@ -1,0 +1,611 @@
+//! The HTTP handlers: CAS API v1 + v2 (XET-PROTOCOL.md §10.2), the grant flow and
+//! signed transfer URLs the official client uses (CLIENT-WIRE.md, §10.7), and the
+//! Hub's xet token endpoints (§11.1).
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, head, post, put};
+use axum::{Json, Router};
+use xet_format::api::{
+    BatchReconstructionV1, CommitStage, FetchInfoV1, FileKey, ReconstructionV1, ReconstructionV2,
+    ShardUploadEvent, UploadShardResponse, UploadXorbResponse, XetTokenResponse, XorbGrant, XorbGrantRequest,
+    XorbMultiRangeFetch, XorbRangeDescriptor,
+};
+use xet_format::MerkleHash;
+use xet_store::{Reconstruction, ShardProgress, MAX_XORB_UPLOAD_BYTES};
+
+use crate::auth::Scope;
+use crate::error::{Error, Result};
+use crate::range::{parse_byte_ranges, parse_single_range, ranges_to_string};
+use crate::AppState;
+
+/// Most ranges one signed fetch URL carries; more get another URL (§9.2: the
+/// official server splits long URLs, at roughly 500 ranges).
+const RANGES_PER_URL: usize = 256;
+
+/// Largest telemetry body (§10.2 #11).
+const MAX_TELEMETRY_BYTES: usize = 1 << 20;
+
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/chunks/{prefix}/{hash}", get(dedup_query))
+        .route("/v1/xorb-grants/{prefix}/{hash}", post(xorb_grant))
+        .route("/v1/xorb-uploads/{hash}", put(xorb_upload))
+        .route("/v1/xorb-commits/{prefix}/{hash}/grant/{id}", post(xorb_commit))
+        .route("/v1/xorbs/{prefix}/{hash}", post(xorb_post).head(xorb_head))
+        .route("/v1/shards", post(shard_v1))
+        .route("/v2/shards", post(shard_v2))
+        .route(
+            "/v1/reconstructions",
+            post(batch_reconstruction_post).get(batch_reconstruction_get),
+        )
+        .route("/v1/reconstructions/{file}", get(reconstruction_v1))
+        .route("/v2/reconstructions/{file}", get(reconstruction_v2))
+        .route("/v1/files/{file}", head(file_head))
+        .route("/v2/file-chunk-hashes/{file}", get(file_chunk_hashes))
+        .route("/v1/telemetry", post(telemetry))
+        .route("/v1/fetch/{hash}", get(fetch))
+        .route("/api/{*rest}", get(hub_token))
+        .fallback(|| async { Error::NotFound("no such route".into()) })
+        .layer(DefaultBodyLimit::max(MAX_XORB_UPLOAD_BYTES))
+        .with_state(state)
+}
+
+fn parse_hash(s: &str) -> Result<MerkleHash> {
+    s.parse().map_err(|e| {
+        Error::BadRequest(format!(
+            "{e}: hashes in paths are 64 lowercase hex characters (§2)"
+        ))
+    })
+}
+
+fn check_prefix(prefix: &str) -> Result<()> {
+    // The spec names `default-merkledb` for dedup and `default` for xorbs; the official
+    // client sends `default` everywhere (CLIENT-WIRE.md, §14 #11). Accept both.
+    match prefix {
+        "default" | "default-merkledb" => Ok(()),
+        _ => Err(Error::BadRequest(format!(
+            "unknown prefix {prefix:?}: use \"default\""
+        ))),
+    }
+}
+
+fn auth(state: &AppState, headers: &HeaderMap, need: Scope) -> Result<()> {
+    let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    state.auth.check(value, need).map_err(Error::from)
+}
+
+/// The URL clients reach this server at: the configured one, else `http://{Host}`.
+fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(u) = &state.public_url {
+        return u.trim_end_matches('/').to_string();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    format!("http://{host}")
+}
+
+fn query_param<'a>(query: &'a Option<String>, key: &str) -> Option<&'a str> {
+    query
+        .as_deref()?
+        .split('&')
+        .find_map(|p| p.strip_prefix(key)?.strip_prefix('='))
+}
+
+fn random_id() -> String {
+    let mut b = [0u8; 16];
+    xet_store::random_bytes(&mut b);
+    xet_format::hash::hex(&b)
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn dedup_query(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((prefix, hash)): Path<(String, String)>,
+) -> Result<Response> {
+    auth(&state, &headers, Scope::Read)?;
+    check_prefix(&prefix)?;
+    let chunk = parse_hash(&hash)?;
+    match state.store.dedup_shard(&chunk).await? {
+        Some(shard) => Ok(([(header::CONTENT_TYPE, "application/octet-stream")], shard).into_response()),
+        None => Err(Error::NotFound(format!("no shard indexes chunk {chunk}"))),
+    }
+}
+
+/// Grant flow step 1 (§10.7): an upload URL signed for this xorb, length and CRC.
+async fn xorb_grant(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((prefix, hash)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response> {
+    auth(&state, &headers, Scope::Write)?;
+    check_prefix(&prefix)?;
+    let xorb = parse_hash(&hash)?;
+    let req: XorbGrantRequest =
+        serde_json::from_slice(&body).map_err(|e| Error::BadRequest(format!("grant request body: {e}")))?;
+    if req.checksum.algo != "crc64nvme" {
+        return Err(Error::BadRequest(format!(
+            "checksum algorithm {:?} is not supported: use crc64nvme",
+            req.checksum.algo
+        )));
+    }
+    let crc: u64 = req
+        .checksum
+        .value
+        .parse()
+        .map_err(|_| Error::BadRequest("checksum value must be a decimal u64".into()))?;
+    if req.length > MAX_XORB_UPLOAD_BYTES as u64 {
+        return Err(Error::PayloadTooLarge(format!(
+            "xorb of {} bytes is over the limit of {MAX_XORB_UPLOAD_BYTES}",
+            req.length
+        )));
+    }
+    // Already stored: 200 with an empty body tells the client to skip the upload.
+    if state.store.xorb_len(&xorb).await?.is_some() {
+        return Ok(StatusCode::OK.into_response());
+    }
+    let id = random_id();
+    let query = state.auth.sign_upload(&hash, &id, req.length, crc);
+    let grant = XorbGrant {
+        url: format!("{}/v1/xorb-uploads/{hash}?{query}", base_url(&state, &headers)),
+        id,
+        method: "PUT".into(),
+        headers: [("if-none-match".to_string(), "*".to_string())].into(),
+    };
+    Ok((StatusCode::CREATED, Json(grant)).into_response())
+}
+
+/// Grant flow step 2: the PUT to the signed URL (no `Authorization`: the URL carries
+/// it). The body is checked against the granted length and CRC, then validated and
+/// stored like a direct upload, so it is never visible unvalidated.
+async fn xorb_upload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(hash): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response> {
+    let q = |k: &str| query_param(&query, k).unwrap_or("");
+    state
+        .auth
+        .verify_upload(&hash, q("grant"), q("len"), q("crc"), q("exp"), q("sig"))?;
+    let xorb = parse_hash(&hash)?;
+    if q("len") != body.len().to_string() {
+        return Err(Error::BadRequest(format!(
+            "body is {} bytes, the grant was for {}",
+            body.len(),
+            q("len")
+        )));
+    }
+    let crc = xet_format::api::crc64_nvme(&body);
+    if q("crc") != crc.to_string() {
+        return Err(Error::BadRequest(format!(
+            "body CRC-64/NVME is {crc}, the grant was for {}",
+            q("crc")
+        )));
+    }
+    let inserted = state.store.put_xorb(xorb, body).await?;
+    if !inserted && headers.get(header::IF_NONE_MATCH).is_some_and(|v| v == "*") {
+        return Err(Error::PreconditionFailed(format!("xorb {xorb} already exists")));
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+/// Grant flow step 3: the xorb is visible once its PUT succeeded; the commit
+/// confirms it is stored.
+async fn xorb_commit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((prefix, hash, _id)): Path<(String, String, String)>,
+) -> Result<Response> {
+    auth(&state, &headers, Scope::Write)?;
+    check_prefix(&prefix)?;
+    let xorb = parse_hash(&hash)?;
+    match state.store.xorb_len(&xorb).await? {
+        Some(_) => Ok(StatusCode::OK.into_response()),
+        None => Err(Error::BadRequest(format!(
+            "xorb {xorb} was not uploaded: PUT it to the granted URL before committing"
+        ))),
+    }
+}
+
+async fn xorb_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((prefix, hash)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<UploadXorbResponse>> {
+    auth(&state, &headers, Scope::Write)?;
+    check_prefix(&prefix)?;
+    let xorb = parse_hash(&hash)?;
+    let was_inserted = state.store.put_xorb(xorb, body).await?;
+    Ok(Json(UploadXorbResponse { was_inserted }))
+}
+
+async fn xorb_head(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((prefix, hash)): Path<(String, String)>,
+) -> Result<Response> {
+    auth(&state, &headers, Scope::Read)?;
+    check_prefix(&prefix)?;
+    let xorb = parse_hash(&hash)?;
+    let len = state
+        .store
+        .xorb_len(&xorb)
+        .await?
+        .ok_or(xet_store::Error::NotFound {
+            what: "xorb",
+            hash: xorb,
+        })?;
+    Ok(([(header::CONTENT_LENGTH, len.to_string())], Body::empty()).into_response())
+}
+
+async fn shard_v1(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<UploadShardResponse>> {
+    auth(&state, &headers, Scope::Write)?;
+    let inserted = state.store.put_shard(body).await?;
+    Ok(Json(UploadShardResponse {
+        result: u8::from(inserted),
+    }))
+}
+
+/// `/v2/shards`: 200 at once, then NDJSON progress and a terminal `result` or
+/// `error` event (§10.3).
+async fn shard_v2(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response> {
+    auth(&state, &headers, Scope::Write)?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<ShardUploadEvent>();
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        let progress_tx = tx.clone();
+        let res = store
+            .put_shard_with_progress(body, move |p| {
+                let ev = match p {
+                    ShardProgress::Validating { verified, total } => {
+                        ShardUploadEvent::Validating { verified, total }
+                    }
+                    ShardProgress::Uploading => ShardUploadEvent::Committing {
+                        stage: CommitStage::Uploading,
+                    },
+                    _ => ShardUploadEvent::Committing {
+                        stage: CommitStage::Syncing,
+                    },
+                };
+                let _ = progress_tx.send(ev);
+            })
+            .await;
+        let last = match res {
+            Ok(inserted) => ShardUploadEvent::Result {
+                result: Some(u8::from(inserted)),
+            },
+            Err(e) => {
+                tracing::debug!(error = %e, "shard upload refused");
+                ShardUploadEvent::Error {
+                    retryable: e.is_retryable(),
+                    message: if e.is_client_error() {
+                        e.to_string()
+                    } else {
+                        tracing::error!(error = %e, "shard upload failed");
+                        "internal server error; see the server log".into()
+                    },
+                }
+            }
+        };
+        let _ = tx.send(last);
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let ev = rx.recv().await?;
+        let mut line = serde_json::to_vec(&ev).expect("events serialize");
+        line.push(b'\n');
+        Some((Ok::<_, Infallible>(Bytes::from(line)), rx))
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+fn range_header(headers: &HeaderMap) -> Result<Option<(u64, u64)>> {
+    match headers.get(header::RANGE) {
+        None => Ok(None),
+        Some(v) => {
+            let s = v
+                .to_str()
+                .map_err(|_| Error::BadRequest("Range header is not ASCII".into()))?;
+            parse_single_range(s).map(Some)
+        }
+    }
+}
+
+/// One signed URL per group of ranges of a xorb.
+fn signed_fetches(
+    state: &AppState,
+    base: &str,
+    xorb: &MerkleHash,
+    ranges: &[XorbRangeDescriptor],
+) -> Vec<XorbMultiRangeFetch> {
+    let hash = xorb.to_string();
+    ranges
+        .chunks(RANGES_PER_URL)
+        .map(|group| {
+            let spec = ranges_to_string(group.iter().map(|r| (r.bytes.start, r.bytes.end)));
+            XorbMultiRangeFetch {
+                url: format!("{base}/v1/fetch/{hash}?{}", state.auth.sign_fetch(&hash, &spec)),
+                ranges: group.to_vec(),
+            }
+        })
+        .collect()
+}
+
+fn v1_fetch_info(
+    state: &AppState,
+    base: &str,
+    fetches: &BTreeMap<MerkleHash, Vec<XorbRangeDescriptor>>,
+) -> BTreeMap<MerkleHash, Vec<FetchInfoV1>> {
+    fetches
+        .iter()
+        .map(|(xorb, ranges)| {
+            let infos = ranges
+                .iter()
+                .map(|r| {
+                    let f = signed_fetches(state, base, xorb, std::slice::from_ref(r)).remove(0);
+                    FetchInfoV1 {
+                        range: r.chunks,
+                        url: f.url,
+                        url_range: r.bytes,
+                    }
+                })
+                .collect();
+            (*xorb, infos)
+        })
+        .collect()
+}
+
+async fn reconstruct(state: &AppState, headers: &HeaderMap, file: &str) -> Result<Reconstruction> {
+    auth(state, headers, Scope::Read)?;
+    let file = parse_hash(file)?;
+    let range = range_header(headers)?;
+    Ok(state.store.reconstruction(&file, range).await?)
+}
+
+async fn reconstruction_v2(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+) -> Result<Json<ReconstructionV2>> {
+    let r = reconstruct(&state, &headers, &file).await?;
+    let base = base_url(&state, &headers);
+    let xorbs = r
+        .fetches
+        .iter()
+        .map(|(x, ranges)| (*x, signed_fetches(&state, &base, x, ranges)))
+        .collect();
+    Ok(Json(ReconstructionV2 {
+        offset_into_first_range: r.offset_into_first_range,
+        terms: r.terms,
+        xorbs,
+    }))
+}
+
+async fn reconstruction_v1(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+) -> Result<Json<ReconstructionV1>> {
+    let r = reconstruct(&state, &headers, &file).await?;
+    let base = base_url(&state, &headers);
+    Ok(Json(ReconstructionV1 {
+        offset_into_first_range: r.offset_into_first_range,
+        fetch_info: v1_fetch_info(&state, &base, &r.fetches),
+        terms: r.terms,
+    }))
+}
+
+async fn batch(
+    state: &AppState,
+    headers: &HeaderMap,
+    files: Vec<MerkleHash>,
+) -> Result<Json<BatchReconstructionV1>> {
+    auth(state, headers, Scope::Read)?;
+    let base = base_url(state, headers);
+    let mut out = BatchReconstructionV1 {
+        files: BTreeMap::new(),
+        fetch_info: BTreeMap::new(),
+    };
+    for f in files {
+        if out.files.contains_key(&f) {
+            continue;
+        }
+        let r = state.store.reconstruction(&f, None).await?;
+        for (x, infos) in v1_fetch_info(state, &base, &r.fetches) {
+            out.fetch_info.entry(x).or_default().extend(infos);
+        }
+        out.files.insert(f, r.terms);
+    }
+    Ok(Json(out))
+}
+
+async fn batch_reconstruction_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<BatchReconstructionV1>> {
+    let keys: Vec<FileKey> =
+        serde_json::from_slice(&body).map_err(|e| Error::BadRequest(format!("batch request body: {e}")))?;
+    batch(&state, &headers, keys.into_iter().map(|k| k.hash).collect()).await
+}
+
+/// xet-core's form of the batch query: `GET ?file_id=..&file_id=..` (§10.2 #6).
+async fn batch_reconstruction_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Json<BatchReconstructionV1>> {
+    let files = query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|p| p.strip_prefix("file_id="))
+        .map(parse_hash)
+        .collect::<Result<Vec<_>>>()?;
+    if files.is_empty() {
+        return Err(Error::BadRequest("no file_id given".into()));
+    }
+    batch(&state, &headers, files).await
+}
+
+async fn file_head(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+) -> Result<Response> {
+    auth(&state, &headers, Scope::Read)?;
+    let f = parse_hash(&file)?;
+    let size = state
+        .store
+        .file_size(&f)
+        .await?
+        .ok_or(xet_store::Error::NotFound {
+            what: "file",
+            hash: f,
+        })?;
+    Ok(([(header::CONTENT_LENGTH, size.to_string())], Body::empty()).into_response())
+}
+
+async fn file_chunk_hashes(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
+    auth(&state, &headers, Scope::Read)?;
+    Err(Error::NotImplemented(
+        "/v2/file-chunk-hashes (range-edit uploads) is not offered: upload the whole file".into(),
+    ))
+}
+
+async fn telemetry(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode> {
+    auth(&state, &headers, Scope::Read)?;
+    if body.len() > MAX_TELEMETRY_BYTES {
+        return Err(Error::PayloadTooLarge("telemetry over 1 MiB".into()));
+    }
+    tracing::trace!(bytes = body.len(), "telemetry received");
+    Ok(StatusCode::OK)
+}
+
+/// A signed transfer URL (§9.4): the ranges in `Range` must each lie within a signed
+/// range; one range answers its bytes, several a `multipart/byteranges` body.
+async fn fetch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(hash): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let q = |k: &str| query_param(&query, k).unwrap_or("");
+    state.auth.verify_fetch(&hash, q("ranges"), q("exp"), q("sig"))?;
+    let xorb = parse_hash(&hash)?;
+    let signed = parse_byte_ranges(&format!("bytes={}", q("ranges")))?;
+    let wanted = match headers.get(header::RANGE) {
+        Some(v) => parse_byte_ranges(
+            v.to_str()
+                .map_err(|_| Error::BadRequest("Range header is not ASCII".into()))?,
+        )?,
+        None => signed.clone(),
+    };
+    for &(s, e) in &wanted {
+        if !signed.iter().any(|&(a, b)| a <= s && e <= b) {
+            return Err(Error::Forbidden(format!(
+                "bytes {s}-{e} are outside the ranges this URL is signed for"
+            )));
+        }
+    }
+    let total = state
+        .store
+        .xorb_len(&xorb)
+        .await?
+        .ok_or(xet_store::Error::NotFound {
+            what: "xorb",
+            hash: xorb,
+        })?;
+    let parts = state.store.read_xorb_ranges(&xorb, &wanted).await?;
+    Ok(crate::range::partial_response(&wanted, parts, total))
+}
+
+/// The Hub's token endpoints (§11.1):
+/// `/api/{models|datasets|spaces}/{repo...}/xet-{read|write}-token/{rev...}`, and
+/// `/api/buckets/{repo...}/xet-{read|write}-token` without revision.
+async fn hub_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(rest): Path<String>,
+) -> Result<Response> {
+    let segs: Vec<&str> = rest.split('/').collect();
+    let kind = segs[0];
+    if !matches!(kind, "models" | "datasets" | "spaces" | "buckets") {
+        return Err(Error::NotFound(format!("no route /api/{rest}")));
+    }
+    let (at, scope) = segs
+        .iter()
+        .enumerate()
+        .find_map(|(i, s)| match *s {
+            "xet-read-token" => Some((i, Scope::Read)),
+            "xet-write-token" => Some((i, Scope::Write)),
+            _ => None,
+        })
+        .ok_or_else(|| Error::NotFound(format!("no route /api/{rest}")))?;
+    if !(2..=3).contains(&at) || (kind != "buckets" && at + 1 >= segs.len()) {
+        return Err(Error::NotFound(format!(
+            "expected /api/{kind}/{{namespace}}/{{name}}/xet-{{read|write}}-token/{{revision}}"
+        )));
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match token {
+        Some(t) if state.auth.is_user_token(t) => {}
+        Some(_) => return Err(Error::Unauthorized("invalid user token".into())),
+        None if state.auth.open => {}
+        None => {
+            return Err(Error::Unauthorized(
+                "missing user token: send Authorization: Bearer <the token xet serve printed>".into(),
+            ))
+        }
+    }
+    let (access_token, exp) = state.auth.issue_token(scope);
+    let cas_url = base_url(&state, &headers);
+    let mut resp = Json(XetTokenResponse {
+        access_token: access_token.clone(),
+        exp,
+        cas_url: cas_url.clone(),
+    })
+    .into_response();
+    // huggingface_hub reads these headers rather than the body (§11.1 [OBS]).
+    let h = resp.headers_mut();
+    for (name, value) in [
+        ("x-xet-cas-url", cas_url),
+        ("x-xet-access-token", access_token),
+        ("x-xet-token-expiration", exp.to_string()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+    Ok(resp)
+}

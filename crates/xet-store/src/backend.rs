@@ -1,0 +1,56 @@
+//! Object backends: where a store keeps its objects. A backend is a flat key ->
+//! bytes map with atomic whole-object writes, whole and ranged reads, and listing;
+//! everything protocol-shaped lives above it in [`Store`](crate::Store).
+
+mod local;
+
+use bytes::Bytes;
+
+use crate::error::Result;
+pub(crate) use local::LocalBackend;
+
+/// The backends a store can run on. An enum rather than a trait object: there are
+/// few, they are known here, and async trait methods cannot be `dyn`.
+#[derive(Debug, Clone)]
+pub(crate) enum Backend {
+    Local(LocalBackend),
+}
+
+impl Backend {
+    pub(crate) async fn put(&self, key: &str, data: Bytes) -> Result<()> {
+        match self {
+            Backend::Local(b) => b.put(key, data).await,
+        }
+    }
+
+    pub(crate) async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        match self {
+            Backend::Local(b) => b.get(key).await,
+        }
+    }
+
+    pub(crate) async fn len(&self, key: &str) -> Result<Option<u64>> {
+        match self {
+            Backend::Local(b) => b.len(key).await,
+        }
+    }
+
+    /// Half-open ranges `[start, end)`, all within the object.
+    pub(crate) async fn get_ranges(&self, key: &str, ranges: Vec<(u64, u64)>) -> Result<Option<Vec<Bytes>>> {
+        match self {
+            Backend::Local(b) => b.get_ranges(key, ranges).await,
+        }
+    }
+
+    pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        match self {
+            Backend::Local(b) => b.list(prefix).await,
+        }
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Backend::Local(b) => format!("local directory {}", b.root().display()),
+        }
+    }
+}

@@ -1,0 +1,520 @@
+//! [`Store`]: validation, object layout and indexes over a [`Backend`].
+//!
+//! # Object layout
+//!
+//! | key | content | written |
+//! |---|---|---|
+//! | `xorbs/default/{hh}/{xorb}` | uploaded chunk records + a version 1 footer (§6.5) | after validation |
+//! | `shards/{hh}/{id}` | the shard in the reference server's stored form (§7, full form, no lookup tables) | after its xorbs are stored |
+//! | `files/{hh}/{file}` | a one-file shard in upload form: that file's terms and verification | after its shard |
+//! | `dedup/{hh}/{chunk}` | id of a shard whose xorbs hold the chunk (global dedup, §8.2) | after its shard |
+//!
+//! `{hh}` is the first two characters of the hash string (fan-out for directories).
+//! Xorbs are stored with a footer, as the official server stores them, so a
+//! reconstruction's byte ranges come from reading the footer alone; footers are
+//! cached in memory (xorbs never change). Every object is written atomically by the
+//! backend, and in this order, so a reader never sees a file whose shard or xorbs
+//! are missing.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use xet_format::shard::{FileInfo, FullOptions, Shard, StoredXorb};
+use xet_format::xorb::{validate_xorb, XorbObjectInfo, MAX_XORB_BYTES_ACCEPTED, MAX_XORB_CHUNKS};
+use xet_format::MerkleHash;
+
+use crate::backend::{Backend, LocalBackend};
+use crate::error::{Error, Result};
+use crate::reconstruction::{plan, Reconstruction, XorbMeta};
+
+/// Where a store keeps its objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreConfig {
+    /// A local directory (created if missing): the embedded default.
+    Local {
+        /// The directory.
+        dir: PathBuf,
+    },
+}
+
+impl StoreConfig {
+    /// A local-directory store.
+    pub fn local(dir: impl Into<PathBuf>) -> Self {
+        StoreConfig::Local { dir: dir.into() }
+    }
+}
+
+/// Largest upload a xorb may be: chunk records (64 MiB plus one header per chunk,
+/// §6.1 and §14 #14) and, if the client sent one, a footer for 8192 chunks (§6.5).
+pub const MAX_XORB_UPLOAD_BYTES: usize = MAX_XORB_BYTES_ACCEPTED + 96 + 40 * MAX_XORB_CHUNKS;
+
+/// Largest shard upload accepted: 64 MiB (§1, §10.6).
+pub const MAX_SHARD_UPLOAD_BYTES: usize = xet_format::shard::MAX_SHARD_BYTES as usize;
+
+/// How long a global-dedup response's keyed hashes may be used (§8.3 `shard_key_expiry`).
+const DEDUP_KEY_TTL_SECS: u64 = 7 * 24 * 3600;
+
+/// Footers kept in memory before the cache is reset (about 45 KiB each at 1024 chunks).
+const META_CACHE_ENTRIES: usize = 20_000;
+
+/// Progress of [`Store::put_shard_with_progress`], mirroring the `/v2/shards`
+/// events of §10.3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ShardProgress {
+    /// Verified `verified` of `total` referenced xorbs.
+    Validating {
+        /// Done so far.
+        verified: u64,
+        /// Total.
+        total: u64,
+    },
+    /// Writing the shard object.
+    Uploading,
+    /// Registering files and the dedup index.
+    Syncing,
+}
+
+/// The storage engine of a CAS: cheap to clone, safe to share between tasks.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    backend: Backend,
+    metas: Mutex<HashMap<MerkleHash, Arc<XorbMeta>>>,
+}
+
+fn fan(prefix: &str, h: &MerkleHash) -> String {
+    let s = h.to_string();
+    format!("{prefix}/{}/{s}", &s[..2])
+}
+
+fn xorb_key(h: &MerkleHash) -> String {
+    fan("xorbs/default", h)
+}
+fn shard_key(h: &MerkleHash) -> String {
+    fan("shards", h)
+}
+fn file_key(h: &MerkleHash) -> String {
+    fan("files", h)
+}
+fn dedup_key(h: &MerkleHash) -> String {
+    fan("dedup", h)
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Store {
+    /// Opens the store (creating a local directory if needed).
+    pub async fn open(config: StoreConfig) -> Result<Store> {
+        let backend = match config {
+            StoreConfig::Local { dir } => Backend::Local(LocalBackend::open(dir).await?),
+        };
+        tracing::info!(backend = %backend.describe(), "store opened");
+        Ok(Store {
+            inner: Arc::new(Inner {
+                backend,
+                metas: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// Where the store keeps its data, for logs.
+    pub fn describe(&self) -> String {
+        self.inner.backend.describe()
+    }
+
+    fn backend(&self) -> &Backend {
+        &self.inner.backend
+    }
+
+    /// Validates a xorb upload (its records decode, it is within the limits of §6.1,
+    /// and its chunks' Merkle root is `hash`) and stores it with a footer.
+    /// `Ok(true)`: stored now; `Ok(false)`: it was already stored. Invalid bytes are
+    /// rejected even when the hash is already stored.
+    pub async fn put_xorb(&self, hash: MerkleHash, body: Bytes) -> Result<bool> {
+        if body.len() > MAX_XORB_UPLOAD_BYTES {
+            return Err(Error::TooLarge {
+                what: "xorb",
+                actual: body.len() as u64,
+                limit: MAX_XORB_UPLOAD_BYTES as u64,
+            });
+        }
+        let (stored, meta) = tokio::task::spawn_blocking(move || -> Result<(Bytes, XorbMeta)> {
+            let summary =
+                validate_xorb(&body, &hash).map_err(|source| Error::InvalidXorb { hash, source })?;
+            let footer = summary
+                .footer()
+                .to_bytes()
+                .map_err(|source| Error::InvalidXorb { hash, source })?;
+            let mut stored = BytesMut::with_capacity(summary.body_len + footer.len());
+            stored.extend_from_slice(&body[..summary.body_len]);
+            stored.extend_from_slice(&footer);
+            let meta = XorbMeta {
+                chunk_hashes: summary.chunks.iter().map(|c| c.0).collect(),
+                record_ends: summary.chunk_boundary_offsets.clone(),
+                chunk_lengths: summary.chunks.iter().map(|c| c.1 as u32).collect(),
+            };
+            Ok((stored.freeze(), meta))
+        })
+        .await
+        .map_err(|e| Error::Backend {
+            message: format!("xorb validation task failed: {e}"),
+            retryable: false,
+        })??;
+        let key = xorb_key(&hash);
+        if self.backend().len(&key).await?.is_some() {
+            return Ok(false);
+        }
+        self.backend().put(&key, stored).await?;
+        self.cache_meta(hash, Arc::new(meta));
+        tracing::debug!(%hash, "xorb stored");
+        Ok(true)
+    }
+
+    fn cache_meta(&self, hash: MerkleHash, meta: Arc<XorbMeta>) {
+        let mut m = self.inner.metas.lock().expect("meta cache poisoned");
+        if m.len() >= META_CACHE_ENTRIES {
+            m.clear();
+        }
+        m.insert(hash, meta);
+    }
+
+    /// Chunk hashes, lengths and record offsets of a stored xorb, from its footer;
+    /// `None` if the xorb is not stored.
+    pub async fn xorb_meta(&self, hash: &MerkleHash) -> Result<Option<Arc<XorbMeta>>> {
+        if let Some(m) = self.inner.metas.lock().expect("meta cache poisoned").get(hash) {
+            return Ok(Some(m.clone()));
+        }
+        let key = xorb_key(hash);
+        let Some(len) = self.backend().len(&key).await? else {
+            return Ok(None);
+        };
+        let corrupt = |reason: String| Error::Corrupt {
+            key: key.clone(),
+            reason,
+        };
+        if len < 4 {
+            return Err(corrupt(format!("{len} bytes cannot hold a footer")));
+        }
+        let word = self.read_exact(&key, len - 4, len).await?;
+        let info_len = u64::from(u32::from_le_bytes([word[0], word[1], word[2], word[3]]));
+        if info_len + 4 > len {
+            return Err(corrupt(format!("footer length {info_len} exceeds the object")));
+        }
+        let footer = self.read_exact(&key, len - 4 - info_len, len).await?;
+        let info = XorbObjectInfo::decode(&footer).map_err(|e| corrupt(e.to_string()))?;
+        let unpacked = info
+            .unpacked_chunk_offsets
+            .ok_or_else(|| corrupt("version 0 footer without unpacked offsets".into()))?;
+        let mut prev = 0u32;
+        let chunk_lengths = unpacked
+            .iter()
+            .map(|&end| {
+                let l = end.wrapping_sub(prev);
+                prev = end;
+                l
+            })
+            .collect();
+        let meta = Arc::new(XorbMeta {
+            chunk_hashes: info.chunk_hashes,
+            record_ends: info.chunk_boundary_offsets,
+            chunk_lengths,
+        });
+        if meta.body_len() != len - 4 - info_len {
+            return Err(corrupt(
+                "footer offsets do not end where the footer starts".into(),
+            ));
+        }
+        self.cache_meta(*hash, meta.clone());
+        Ok(Some(meta))
+    }
+
+    async fn read_exact(&self, key: &str, start: u64, end: u64) -> Result<Bytes> {
+        let mut v = self
+            .backend()
+            .get_ranges(key, vec![(start, end)])
+            .await?
+            .ok_or_else(|| Error::Corrupt {
+                key: key.to_string(),
+                reason: "vanished while being read".into(),
+            })?;
+        Ok(v.remove(0))
+    }
+
+    /// Length of a stored xorb's chunk records (what was uploaded, footer excluded);
+    /// `None` if not stored.
+    pub async fn xorb_len(&self, hash: &MerkleHash) -> Result<Option<u64>> {
+        Ok(self.xorb_meta(hash).await?.map(|m| m.body_len()))
+    }
+
+    /// Byte ranges (inclusive ends) of a stored xorb's chunk records.
+    pub async fn read_xorb_ranges(&self, hash: &MerkleHash, ranges: &[(u64, u64)]) -> Result<Vec<Bytes>> {
+        let meta = self.xorb_meta(hash).await?.ok_or(Error::NotFound {
+            what: "xorb",
+            hash: *hash,
+        })?;
+        let len = meta.body_len();
+        let mut half_open = Vec::with_capacity(ranges.len());
+        for &(s, e) in ranges {
+            if e < s {
+                return Err(Error::BadRequest(format!(
+                    "byte range {s}-{e} ends before it starts"
+                )));
+            }
+            if s >= len {
+                return Err(Error::RangeNotSatisfiable {
+                    what: "xorb",
+                    start: s,
+                    len,
+                });
+            }
+            half_open.push((s, e.min(len - 1) + 1));
+        }
+        self.backend()
+            .get_ranges(&xorb_key(hash), half_open)
+            .await?
+            .ok_or(Error::NotFound {
+                what: "xorb",
+                hash: *hash,
+            })
+    }
+
+    /// [`put_shard_with_progress`](Self::put_shard_with_progress) without progress.
+    pub async fn put_shard(&self, body: Bytes) -> Result<bool> {
+        self.put_shard_with_progress(body, |_| {}).await
+    }
+
+    /// Validates a shard upload (it decodes, follows the upload rules of §7.3-§7.4,
+    /// every xorb it references is stored, its CAS Info blocks list exactly the
+    /// stored chunks and its verification hashes match them, §4.6), then stores it,
+    /// registers its files and indexes its global-dedup chunks (§8.2).
+    /// `Ok(true)`: new shard; `Ok(false)`: this shard was already stored (its files
+    /// are registered again, which repairs an upload interrupted by a crash).
+    pub async fn put_shard_with_progress(
+        &self,
+        body: Bytes,
+        mut progress: impl FnMut(ShardProgress),
+    ) -> Result<bool> {
+        if body.len() > MAX_SHARD_UPLOAD_BYTES {
+            return Err(Error::TooLarge {
+                what: "shard",
+                actual: body.len() as u64,
+                limit: MAX_SHARD_UPLOAD_BYTES as u64,
+            });
+        }
+        let shard = Shard::decode(&body).map_err(|source| Error::InvalidShard { source })?;
+        shard
+            .validate_for_upload()
+            .map_err(|source| Error::InvalidShard { source })?;
+        let referenced: Vec<MerkleHash> = {
+            let mut seen = HashSet::new();
+            shard
+                .files
+                .iter()
+                .flat_map(|f| f.terms.iter().map(|t| t.xorb_hash))
+                .chain(shard.xorbs.iter().map(|x| x.xorb_hash))
+                .filter(|h| seen.insert(*h))
+                .collect()
+        };
+        let total = referenced.len() as u64;
+        progress(ShardProgress::Validating { verified: 0, total });
+        let mut stored: HashMap<MerkleHash, StoredXorb> = HashMap::new();
+        for (i, h) in referenced.iter().enumerate() {
+            if let Some(meta) = self.xorb_meta(h).await? {
+                stored.insert(
+                    *h,
+                    StoredXorb {
+                        chunk_hashes: meta.chunk_hashes.clone(),
+                        chunk_lengths: Some(meta.chunk_lengths.clone()),
+                    },
+                );
+            }
+            progress(ShardProgress::Validating {
+                verified: i as u64 + 1,
+                total,
+            });
+        }
+        let lookup = |h: &MerkleHash| stored.get(h).cloned();
+        shard
+            .verify_xorbs(lookup)
+            .and_then(|()| shard.verify_terms(lookup))
+            .map_err(|source| match source {
+                xet_format::Error::UnknownXorb { what, xorb_hash } => Error::MissingXorb {
+                    xorb: xorb_hash,
+                    what,
+                },
+                source => Error::InvalidShard { source },
+            })?;
+
+        progress(ShardProgress::Uploading);
+        // The shard id: a content hash of the upload bytes (any collision-resistant
+        // hash works; this one is already at hand).
+        let id = xet_format::hash::chunk_hash(&body);
+        let key = shard_key(&id);
+        let existed = self.backend().len(&key).await?.is_some();
+        if !existed {
+            let now = now_secs();
+            let full = shard
+                .with_global_dedup_flags()
+                .to_full_bytes(&FullOptions::server_stored(now))
+                .map_err(|source| Error::InvalidShard { source })?;
+            self.backend().put(&key, Bytes::from(full)).await?;
+        }
+
+        progress(ShardProgress::Syncing);
+        // Files only now: their shard and every xorb they use are durable (§10.6).
+        for f in &shard.files {
+            let fk = file_key(&f.file_hash);
+            if self.backend().len(&fk).await?.is_some() {
+                continue;
+            }
+            let one = Shard::new(vec![f.clone()], Vec::new())
+                .to_upload_bytes()
+                .map_err(|source| Error::InvalidShard { source })?;
+            self.backend().put(&fk, Bytes::from(one)).await?;
+        }
+        let id_text = Bytes::from(id.to_string());
+        for chunk in shard.global_dedup_eligible_chunks() {
+            let dk = dedup_key(&chunk);
+            if self.backend().len(&dk).await?.is_none() {
+                self.backend().put(&dk, id_text.clone()).await?;
+            }
+        }
+        tracing::debug!(shard = %id, files = shard.files.len(), xorbs = shard.xorbs.len(), existed, "shard registered");
+        Ok(!existed)
+    }
+
+    async fn file_info(&self, file: &MerkleHash) -> Result<Option<FileInfo>> {
+        let key = file_key(file);
+        let Some(bytes) = self.backend().get(&key).await? else {
+            return Ok(None);
+        };
+        let shard = Shard::decode(&bytes).map_err(|e| Error::Corrupt {
+            key: key.clone(),
+            reason: e.to_string(),
+        })?;
+        shard.files.into_iter().next().map(Some).ok_or(Error::Corrupt {
+            key,
+            reason: "no file block".into(),
+        })
+    }
+
+    /// The size of a registered file; `None` if unknown.
+    pub async fn file_size(&self, file: &MerkleHash) -> Result<Option<u64>> {
+        if *file == MerkleHash::ZERO {
+            return Ok(Some(0));
+        }
+        Ok(self.file_info(file).await?.map(|f| f.size()))
+    }
+
+    /// The reconstruction of a registered file, whole or for an inclusive byte range
+    /// (an end past the file is clamped; a start at or past it is
+    /// [`Error::RangeNotSatisfiable`]).
+    pub async fn reconstruction(
+        &self,
+        file: &MerkleHash,
+        range: Option<(u64, u64)>,
+    ) -> Result<Reconstruction> {
+        let terms = if *file == MerkleHash::ZERO {
+            // The empty file (§4.5) needs no upload to exist.
+            Vec::new()
+        } else {
+            self.file_info(file)
+                .await?
+                .ok_or(Error::NotFound {
+                    what: "file",
+                    hash: *file,
+                })?
+                .terms
+        };
+        let mut metas = HashMap::new();
+        for t in &terms {
+            if metas.contains_key(&t.xorb_hash) {
+                continue;
+            }
+            let meta = self
+                .xorb_meta(&t.xorb_hash)
+                .await?
+                .ok_or_else(|| Error::Corrupt {
+                    key: file_key(file),
+                    reason: format!("references xorb {} which is not stored", t.xorb_hash),
+                })?;
+            metas.insert(t.xorb_hash, meta);
+        }
+        plan(file, &terms, &metas, range)
+    }
+
+    /// The global-dedup answer for a chunk (§8.3): a full-form shard with no files and
+    /// the xorbs of the shard that registered the chunk, chunk hashes keyed; `None`
+    /// if no registered shard has the chunk as an eligible one.
+    pub async fn dedup_shard(&self, chunk: &MerkleHash) -> Result<Option<Bytes>> {
+        let Some(id_text) = self.backend().get(&dedup_key(chunk)).await? else {
+            return Ok(None);
+        };
+        let corrupt = |reason: String| Error::Corrupt {
+            key: dedup_key(chunk),
+            reason,
+        };
+        let id: MerkleHash = std::str::from_utf8(&id_text)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| corrupt("not a shard id".into()))?;
+        let key = shard_key(&id);
+        let bytes = self
+            .backend()
+            .get(&key)
+            .await?
+            .ok_or_else(|| corrupt(format!("shard {id} is not stored")))?;
+        let shard = Shard::decode(&bytes).map_err(|e| Error::Corrupt {
+            key: key.clone(),
+            reason: e.to_string(),
+        })?;
+        // A key per shard: it need not be secret (it travels in the answer), only
+        // different between shards, so that keyed hashes of one answer say nothing
+        // about another's (§8.3).
+        let hmac_key = *xet_format::hash::keyed_chunk_hash(&[0x5a; 32], &id).as_bytes();
+        let now = now_secs();
+        let answer = shard
+            .dedup_response(hmac_key, now, now + DEDUP_KEY_TTL_SECS)
+            .and_then(|s| s.to_bytes())
+            .map_err(|e| Error::Corrupt {
+                key,
+                reason: e.to_string(),
+            })?;
+        Ok(Some(Bytes::from(answer)))
+    }
+
+    /// Hashes of every stored xorb (for checks and tools; walks the backend).
+    pub async fn list_xorbs(&self) -> Result<Vec<MerkleHash>> {
+        Ok(self
+            .backend()
+            .list("xorbs")
+            .await?
+            .iter()
+            .filter_map(|k| k.rsplit('/').next()?.parse().ok())
+            .collect())
+    }
+
+    /// Hashes of every registered file.
+    pub async fn list_files(&self) -> Result<Vec<MerkleHash>> {
+        Ok(self
+            .backend()
+            .list("files")
+            .await?
+            .iter()
+            .filter_map(|k| k.rsplit('/').next()?.parse().ok())
+            .collect())
+    }
+}
