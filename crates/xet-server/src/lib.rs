@@ -37,6 +37,7 @@ mod range;
 mod routes;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use auth::{AuthConfig, Scope};
 pub use error::{Error, Result};
@@ -69,12 +70,48 @@ impl ServerConfig {
     }
 }
 
+/// Counts of requests served, by kind: lets tests (and operators) see which routes
+/// a client used, e.g. that a repeated upload sent no xorb.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// `POST /v1/xorb-grants/...` answered 201 (a new upload URL).
+    pub xorb_grants: AtomicU64,
+    /// Xorb bodies received: grant PUTs and direct `POST /v1/xorbs/...`.
+    pub xorb_bodies: AtomicU64,
+    /// Of those, direct `POST /v1/xorbs/...`.
+    pub xorb_posts: AtomicU64,
+    /// `POST /v1/shards`.
+    pub shards_v1: AtomicU64,
+    /// `POST /v2/shards`.
+    pub shards_v2: AtomicU64,
+    /// `GET /v1/reconstructions/...` (and the batch form).
+    pub reconstructions_v1: AtomicU64,
+    /// `GET /v2/reconstructions/...`.
+    pub reconstructions_v2: AtomicU64,
+    /// Signed fetch URL GETs.
+    pub fetches: AtomicU64,
+    /// Global-dedup queries.
+    pub dedup_queries: AtomicU64,
+}
+
+impl Stats {
+    /// Reads one counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// What every handler shares.
 #[derive(Debug, Clone)]
 pub struct AppState {
     store: Store,
     auth: std::sync::Arc<AuthConfig>,
     public_url: Option<String>,
+    stats: std::sync::Arc<Stats>,
 }
 
 impl AppState {
@@ -84,7 +121,18 @@ impl AppState {
             store,
             auth: std::sync::Arc::new(auth),
             public_url,
+            stats: Default::default(),
         }
+    }
+
+    /// Request counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The auth settings.
+    pub fn auth(&self) -> &AuthConfig {
+        &self.auth
     }
 
     /// The store.

@@ -22,7 +22,7 @@ use xet_store::{Reconstruction, ShardProgress, MAX_XORB_UPLOAD_BYTES};
 use crate::auth::Scope;
 use crate::error::{Error, Result};
 use crate::range::{parse_byte_ranges, parse_single_range, ranges_to_string};
-use crate::AppState;
+use crate::{AppState, Stats};
 
 /// Most ranges one signed fetch URL carries; more get another URL (§9.2: the
 /// official server splits long URLs, at roughly 500 ranges).
@@ -54,7 +54,16 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/{*rest}", get(hub_token))
         .fallback(|| async { Error::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(MAX_XORB_UPLOAD_BYTES))
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// One debug line per request. The query is left out: it carries URL signatures.
+async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let resp = next.run(req).await;
+    tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
+    resp
 }
 
 fn parse_hash(s: &str) -> Result<MerkleHash> {
@@ -118,6 +127,7 @@ async fn dedup_query(
     auth(&state, &headers, Scope::Read)?;
     check_prefix(&prefix)?;
     let chunk = parse_hash(&hash)?;
+    Stats::bump(&state.stats.dedup_queries);
     match state.store.dedup_shard(&chunk).await? {
         Some(shard) => Ok(([(header::CONTENT_TYPE, "application/octet-stream")], shard).into_response()),
         None => Err(Error::NotFound(format!("no shard indexes chunk {chunk}"))),
@@ -157,6 +167,7 @@ async fn xorb_grant(
     if state.store.xorb_len(&xorb).await?.is_some() {
         return Ok(StatusCode::OK.into_response());
     }
+    Stats::bump(&state.stats.xorb_grants);
     let id = random_id();
     let query = state.auth.sign_upload(&hash, &id, req.length, crc);
     let grant = XorbGrant {
@@ -184,6 +195,7 @@ async fn xorb_upload(
         .verify_upload(&hash, q("grant"), q("len"), q("crc"), q("exp"), q("sig"))?;
     let xorb = parse_hash(&hash)?;
     if q("len") != body.len().to_string() {
+        Stats::bump(&state.stats.xorb_bodies);
         return Err(Error::BadRequest(format!(
             "body is {} bytes, the grant was for {}",
             body.len(),
@@ -231,6 +243,8 @@ async fn xorb_post(
     auth(&state, &headers, Scope::Write)?;
     check_prefix(&prefix)?;
     let xorb = parse_hash(&hash)?;
+    Stats::bump(&state.stats.xorb_bodies);
+    Stats::bump(&state.stats.xorb_posts);
     let was_inserted = state.store.put_xorb(xorb, body).await?;
     Ok(Json(UploadXorbResponse { was_inserted }))
 }
@@ -260,6 +274,7 @@ async fn shard_v1(
     body: Bytes,
 ) -> Result<Json<UploadShardResponse>> {
     auth(&state, &headers, Scope::Write)?;
+    Stats::bump(&state.stats.shards_v1);
     let inserted = state.store.put_shard(body).await?;
     Ok(Json(UploadShardResponse {
         result: u8::from(inserted),
@@ -270,6 +285,7 @@ async fn shard_v1(
 /// `error` event (§10.3).
 async fn shard_v2(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response> {
     auth(&state, &headers, Scope::Write)?;
+    Stats::bump(&state.stats.shards_v2);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<ShardUploadEvent>();
     let store = state.store.clone();
     tokio::spawn(async move {
@@ -394,6 +410,7 @@ async fn reconstruction_v2(
     Path(file): Path<String>,
 ) -> Result<Json<ReconstructionV2>> {
     let r = reconstruct(&state, &headers, &file).await?;
+    Stats::bump(&state.stats.reconstructions_v2);
     let base = base_url(&state, &headers);
     let xorbs = r
         .fetches
@@ -413,6 +430,7 @@ async fn reconstruction_v1(
     Path(file): Path<String>,
 ) -> Result<Json<ReconstructionV1>> {
     let r = reconstruct(&state, &headers, &file).await?;
+    Stats::bump(&state.stats.reconstructions_v1);
     let base = base_url(&state, &headers);
     Ok(Json(ReconstructionV1 {
         offset_into_first_range: r.offset_into_first_range,
@@ -427,6 +445,7 @@ async fn batch(
     files: Vec<MerkleHash>,
 ) -> Result<Json<BatchReconstructionV1>> {
     auth(state, headers, Scope::Read)?;
+    Stats::bump(&state.stats.reconstructions_v1);
     let base = base_url(state, headers);
     let mut out = BatchReconstructionV1 {
         files: BTreeMap::new(),
@@ -518,6 +537,7 @@ async fn fetch(
 ) -> Result<Response> {
     let q = |k: &str| query_param(&query, k).unwrap_or("");
     state.auth.verify_fetch(&hash, q("ranges"), q("exp"), q("sig"))?;
+    Stats::bump(&state.stats.fetches);
     let xorb = parse_hash(&hash)?;
     let signed = parse_byte_ranges(&format!("bytes={}", q("ranges")))?;
     let wanted = match headers.get(header::RANGE) {

@@ -1,0 +1,1 @@
+//! Raw HTTP tests: the API, bad input, auth.

@@ -1,0 +1,36 @@
+# Drives the official client (PyPI hf-xet 1.8.0) against a xet CAS server, the way
+# huggingface_hub does: a user token is exchanged for CAS tokens at the Hub-style
+# token endpoint, then upload_files / download_files run with a token refresher.
+#
+# argv[1] = JSON {"base": url, "user_token": str,
+#                 "upload": [paths], "download": [[dest, hash, size], ...]}
+# Prints one JSON line: {"uploaded": [[hash, size], ...]}. Route selection comes
+# from the HF_XET_* environment variables (CLIENT-WIRE.md).
+import json
+import sys
+import urllib.request
+
+import hf_xet
+
+job = json.loads(sys.argv[1])
+
+
+def token(kind):
+    req = urllib.request.Request(
+        f"{job['base']}/api/models/me/repo/xet-{kind}-token/main",
+        headers={"Authorization": f"Bearer {job['user_token']}"},
+    )
+    d = json.load(urllib.request.urlopen(req))
+    return d["casUrl"], d["accessToken"], d["exp"]
+
+
+out = {"uploaded": []}
+if job.get("upload"):
+    cas, tok, exp = token("write")
+    res = hf_xet.upload_files(job["upload"], cas, (tok, exp), lambda: token("write")[1:], None, "model")
+    out["uploaded"] = [[r.hash, r.file_size] for r in res]
+if job.get("download"):
+    cas, tok, exp = token("read")
+    infos = [hf_xet.PyXetDownloadInfo(d, h, s) for d, h, s in job["download"]]
+    hf_xet.download_files(infos, cas, (tok, exp), lambda: token("read")[1:], None)
+print(json.dumps(out))
