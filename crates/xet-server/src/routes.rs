@@ -58,10 +58,22 @@ pub(crate) fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// One debug line per request. The query is left out: it carries URL signatures.
+/// One debug line per request (the query is left out: it carries URL signatures),
+/// and axum's own body-limit refusal turned into our error shape.
 async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    let resp = next.run(req).await;
+    let mut resp = next.run(req).await;
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE
+        && resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_none_or(|v| v != "application/json")
+    {
+        resp = Error::PayloadTooLarge(format!(
+            "request body over the limit of {MAX_XORB_UPLOAD_BYTES} bytes (64 MiB xorbs, §6.1)"
+        ))
+        .into_response();
+    }
     tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
     resp
 }
