@@ -24,7 +24,7 @@ enum Command {
     /// Print the content-defined chunks of a file: offset, length, chunk hash.
     Chunk(chunk::ChunkArgs),
     /// Run a Xet CAS server (the official client and ours can upload to it).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
 }
 
 fn main() -> ExitCode {
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Hash(args) => hash::run(args),
         Command::Chunk(args) => chunk::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use xet_server::{AuthConfig, Server, ServerConfig};
-use xet_store::StoreConfig;
+use xet_store::{S3Config, StoreConfig};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -33,6 +33,31 @@ pub struct ServeArgs {
     /// Serve CAS routes without any token (trusted networks and tests only).
     #[arg(long, env = "XET_SERVE_NO_AUTH")]
     no_auth: bool,
+    /// Keep objects in this S3-compatible endpoint instead of the data directory
+    /// (e.g. http://127.0.0.1:9000); needs --s3-bucket. Servers sharing a bucket
+    /// should share `server-secret` too.
+    #[arg(long, env = "XET_SERVE_S3_ENDPOINT", requires = "s3_bucket")]
+    s3_endpoint: Option<String>,
+    /// The bucket (must exist).
+    #[arg(long, env = "XET_SERVE_S3_BUCKET")]
+    s3_bucket: Option<String>,
+    /// Signing region.
+    #[arg(long, env = "XET_SERVE_S3_REGION", default_value = "us-east-1")]
+    s3_region: String,
+    /// Key prefix inside the bucket.
+    #[arg(long, env = "XET_SERVE_S3_PREFIX", default_value = "")]
+    s3_prefix: String,
+    /// Access key id.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "", hide_env_values = true)]
+    s3_access_key_id: String,
+    /// Secret access key.
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        default_value = "",
+        hide_env_values = true
+    )]
+    s3_secret_access_key: String,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -108,7 +133,17 @@ pub fn run(args: ServeArgs) -> Result<()> {
     auth.open = args.no_auth;
     let config = ServerConfig {
         addr: args.addr,
-        store: StoreConfig::local(data.join("store")),
+        store: match args.s3_endpoint {
+            Some(endpoint) => StoreConfig::S3(S3Config {
+                endpoint,
+                bucket: args.s3_bucket.unwrap_or_default(),
+                region: args.s3_region,
+                access_key_id: args.s3_access_key_id,
+                secret_access_key: args.s3_secret_access_key,
+                prefix: args.s3_prefix,
+            }),
+            None => StoreConfig::local(data.join("store")),
+        },
         auth,
         public_url: args.public_url,
     };
@@ -122,6 +157,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         let mut out = std::io::stdout().lock();
         writeln!(out, "xet CAS server listening on {url}")?;
         writeln!(out, "data directory: {}", data.display())?;
+        writeln!(out, "objects: {}", server.state().store().describe())?;
         if let Some(t) = &generated {
             writeln!(out, "user token (kept in {}): {t}", data.join("user-token").display())?;
             writeln!(

@@ -206,8 +206,8 @@ async fn xorb_upload(
         .auth
         .verify_upload(&hash, q("grant"), q("len"), q("crc"), q("exp"), q("sig"))?;
     let xorb = parse_hash(&hash)?;
+    Stats::bump(&state.stats.xorb_bodies);
     if q("len") != body.len().to_string() {
-        Stats::bump(&state.stats.xorb_bodies);
         return Err(Error::BadRequest(format!(
             "body is {} bytes, the grant was for {}",
             body.len(),

@@ -3,35 +3,42 @@
 //! everything protocol-shaped lives above it in [`Store`](crate::Store).
 
 mod local;
+mod s3;
 
 use bytes::Bytes;
 
 use crate::error::Result;
 pub(crate) use local::LocalBackend;
+pub(crate) use s3::S3Backend;
+pub use s3::S3Config;
 
 /// The backends a store can run on. An enum rather than a trait object: there are
 /// few, they are known here, and async trait methods cannot be `dyn`.
 #[derive(Debug, Clone)]
 pub(crate) enum Backend {
     Local(LocalBackend),
+    S3(S3Backend),
 }
 
 impl Backend {
     pub(crate) async fn put(&self, key: &str, data: Bytes) -> Result<()> {
         match self {
             Backend::Local(b) => b.put(key, data).await,
+            Backend::S3(b) => b.put(key, data).await,
         }
     }
 
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         match self {
             Backend::Local(b) => b.get(key).await,
+            Backend::S3(b) => b.get(key).await,
         }
     }
 
     pub(crate) async fn len(&self, key: &str) -> Result<Option<u64>> {
         match self {
             Backend::Local(b) => b.len(key).await,
+            Backend::S3(b) => b.len(key).await,
         }
     }
 
@@ -39,18 +46,21 @@ impl Backend {
     pub(crate) async fn get_ranges(&self, key: &str, ranges: Vec<(u64, u64)>) -> Result<Option<Vec<Bytes>>> {
         match self {
             Backend::Local(b) => b.get_ranges(key, ranges).await,
+            Backend::S3(b) => b.get_ranges(key, ranges).await,
         }
     }
 
     pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         match self {
             Backend::Local(b) => b.list(prefix).await,
+            Backend::S3(b) => b.list(prefix).await,
         }
     }
 
     pub(crate) fn describe(&self) -> String {
         match self {
             Backend::Local(b) => format!("local directory {}", b.root().display()),
+            Backend::S3(b) => b.describe(),
         }
     }
 }

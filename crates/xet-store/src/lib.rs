@@ -37,6 +37,7 @@ mod error;
 mod reconstruction;
 mod store;
 
+pub use backend::S3Config;
 pub use error::{Error, ErrorKind, Result};
 pub use reconstruction::{Reconstruction, XorbMeta};
 pub use store::{ShardProgress, Store, StoreConfig, MAX_SHARD_UPLOAD_BYTES, MAX_XORB_UPLOAD_BYTES};

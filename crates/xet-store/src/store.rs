@@ -26,7 +26,7 @@ use xet_format::shard::{FileInfo, FullOptions, Shard, StoredXorb};
 use xet_format::xorb::{validate_xorb, XorbObjectInfo, MAX_XORB_BYTES_ACCEPTED, MAX_XORB_CHUNKS};
 use xet_format::MerkleHash;
 
-use crate::backend::{Backend, LocalBackend};
+use crate::backend::{Backend, LocalBackend, S3Backend, S3Config};
 use crate::error::{Error, Result};
 use crate::reconstruction::{plan, Reconstruction, XorbMeta};
 
@@ -39,6 +39,8 @@ pub enum StoreConfig {
         /// The directory.
         dir: PathBuf,
     },
+    /// An S3-compatible bucket, shareable by several server processes.
+    S3(S3Config),
 }
 
 impl StoreConfig {
@@ -120,6 +122,7 @@ impl Store {
     pub async fn open(config: StoreConfig) -> Result<Store> {
         let backend = match config {
             StoreConfig::Local { dir } => Backend::Local(LocalBackend::open(dir).await?),
+            StoreConfig::S3(c) => Backend::S3(S3Backend::open(c).await?),
         };
         tracing::info!(backend = %backend.describe(), "store opened");
         Ok(Store {

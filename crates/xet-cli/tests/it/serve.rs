@@ -36,6 +36,8 @@ fn start(data: &Path, extra: &[&str]) -> (Child, String, String) {
     let url = first.rsplit(' ').next().unwrap().to_string();
     let data_line = lines.next().expect("data directory line").unwrap();
     assert!(data_line.starts_with("data directory: "), "{data_line}");
+    let objects_line = lines.next().expect("objects line").unwrap();
+    assert!(objects_line.starts_with("objects: "), "{objects_line}");
     let mut token = String::new();
     // A generated token is printed next; a given one never is.
     if !extra.contains(&"--user-token") {

@@ -79,7 +79,12 @@ impl TestServer {
 
     pub async fn start_with(auth: AuthConfig) -> Self {
         let dir = TempDir::new("srv");
-        let config = ServerConfig::new(StoreConfig::local(dir.path().join("store")), auth);
+        let store = StoreConfig::local(dir.path().join("store"));
+        Self::start_on(store, auth, dir).await
+    }
+
+    pub async fn start_on(store: StoreConfig, auth: AuthConfig, dir: TempDir) -> Self {
+        let config = ServerConfig::new(store, auth);
         let server = Server::bind(config).await.expect("bind");
         let url = server.url().to_string();
         let state = server.state().clone();
