@@ -181,12 +181,27 @@ async fn xorb_grant(
     }
     Stats::bump(&state.stats.xorb_grants);
     let id = random_id();
-    let query = state.auth.sign_upload(&hash, &id, req.length, crc);
-    let grant = XorbGrant {
-        url: format!("{}/v1/xorb-uploads/{hash}?{query}", base_url(&state, &headers)),
-        id,
-        method: "PUT".into(),
-        headers: [("if-none-match".to_string(), "*".to_string())].into(),
+    // With an S3 backend the client PUTs straight to the bucket (bytes never pass
+    // through here); the commit then validates. Otherwise the PUT comes to us.
+    let grant = match state
+        .store
+        .presign_xorb_upload(&xorb, &id, state.auth.url_ttl.as_secs())
+    {
+        Some(url) => XorbGrant {
+            url,
+            id,
+            method: "PUT".into(),
+            headers: Default::default(),
+        },
+        None => {
+            let query = state.auth.sign_upload(&hash, &id, req.length, crc);
+            XorbGrant {
+                url: format!("{}/v1/xorb-uploads/{hash}?{query}", base_url(&state, &headers)),
+                id,
+                method: "PUT".into(),
+                headers: [("if-none-match".to_string(), "*".to_string())].into(),
+            }
+        }
     };
     Ok((StatusCode::CREATED, Json(grant)).into_response())
 }
@@ -233,11 +248,24 @@ async fn xorb_upload(
 async fn xorb_commit(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((prefix, hash, _id)): Path<(String, String, String)>,
+    Path((prefix, hash, id)): Path<(String, String, String)>,
 ) -> Result<Response> {
     auth(&state, &headers, Scope::Write)?;
     check_prefix(&prefix)?;
     let xorb = parse_hash(&hash)?;
+    if !id.bytes().all(|b| b.is_ascii_hexdigit()) || id.len() != 32 {
+        return Err(Error::BadRequest(format!(
+            "grant id {id:?} is not one this server issued"
+        )));
+    }
+    if state.store.presign_xorb_upload(&xorb, &id, 1).is_some() {
+        match state.store.commit_staged_xorb(xorb, &id).await {
+            Ok(_) => return Ok(StatusCode::OK.into_response()),
+            // Nothing staged: fine if the xorb is stored already (a repeated commit).
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     match state.store.xorb_len(&xorb).await? {
         Some(_) => Ok(StatusCode::OK.into_response()),
         None => Err(Error::BadRequest(format!(

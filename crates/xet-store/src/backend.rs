@@ -57,6 +57,22 @@ impl Backend {
         }
     }
 
+    /// Deletes an object (absent is fine).
+    pub(crate) async fn delete(&self, key: &str) -> Result<()> {
+        match self {
+            Backend::Local(b) => b.delete(key).await,
+            Backend::S3(b) => b.delete(key).await,
+        }
+    }
+
+    /// A URL clients can PUT `key` to directly, if the backend has such URLs.
+    pub(crate) fn presign_put(&self, key: &str, ttl_secs: u64) -> Option<String> {
+        match self {
+            Backend::Local(_) => None,
+            Backend::S3(b) => Some(b.presign_put(key, ttl_secs)),
+        }
+    }
+
     pub(crate) fn describe(&self) -> String {
         match self {
             Backend::Local(b) => format!("local directory {}", b.root().display()),

@@ -110,6 +110,9 @@ fn file_key(h: &MerkleHash) -> String {
 fn dedup_key(h: &MerkleHash) -> String {
     fan("dedup", h)
 }
+fn staging_key(h: &MerkleHash, grant: &str) -> String {
+    format!("staging/{h}/{grant}")
+}
 
 fn now_secs() -> u64 {
     SystemTime::now()
@@ -292,6 +295,31 @@ impl Store {
                 what: "xorb",
                 hash: *hash,
             })
+    }
+
+    /// For backends clients can upload to directly (S3): a presigned PUT URL, valid
+    /// `ttl_secs`, for the staging object of upload `grant` of xorb `hash`, so the
+    /// xorb's bytes never pass through the server. `None` for the local directory.
+    /// `grant` must be a token of `[0-9a-z-]`. Publish with
+    /// [`commit_staged_xorb`](Self::commit_staged_xorb).
+    pub fn presign_xorb_upload(&self, hash: &MerkleHash, grant: &str, ttl_secs: u64) -> Option<String> {
+        self.backend().presign_put(&staging_key(hash, grant), ttl_secs)
+    }
+
+    /// Validates the xorb uploaded to a presigned URL (as [`put_xorb`](Self::put_xorb)
+    /// does), stores it, and deletes the staging object. `Err(NotFound)` if nothing
+    /// was uploaded there; a staged body that fails validation is deleted too.
+    pub async fn commit_staged_xorb(&self, hash: MerkleHash, grant: &str) -> Result<bool> {
+        let key = staging_key(&hash, grant);
+        let Some(body) = self.backend().get(&key).await? else {
+            return Err(Error::NotFound {
+                what: "staged xorb upload",
+                hash,
+            });
+        };
+        let res = self.put_xorb(hash, body).await;
+        self.backend().delete(&key).await?;
+        res
     }
 
     /// [`put_shard_with_progress`](Self::put_shard_with_progress) without progress.

@@ -52,6 +52,17 @@ impl LocalBackend {
         blocking(move || write_atomic(&path, &tmp, &data)).await
     }
 
+    /// Deletes an object; absent is fine.
+    pub(crate) async fn delete(&self, key: &str) -> Result<()> {
+        let path = self.path(key);
+        blocking(move || match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("deleting", &path, e)),
+        })
+        .await
+    }
+
     /// The whole object, or `None` if absent.
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let path = self.path(key);

@@ -197,6 +197,51 @@ impl S3Backend {
         Ok(())
     }
 
+    pub(crate) async fn delete(&self, key: &str) -> Result<()> {
+        let resp = self
+            .send(
+                reqwest::Method::DELETE,
+                &self.object_path(key),
+                "",
+                &[],
+                Bytes::new(),
+            )
+            .await?;
+        Self::check(resp, "S3 DELETE").await?;
+        Ok(())
+    }
+
+    /// A presigned PUT URL for `key`, valid `ttl_secs` (SigV4 query authentication,
+    /// payload unsigned): clients upload straight to the bucket.
+    pub(crate) fn presign_put(&self, key: &str, ttl_secs: u64) -> String {
+        let uri = format!(
+            "/{}/{}",
+            self.config.bucket,
+            uri_encode(&self.object_path(key), false)
+        );
+        let (amz_date, date) = amz_dates(SystemTime::now());
+        let scope = format!("{date}/{}/s3/aws4_request", self.config.region);
+        let credential = uri_encode(&format!("{}/{scope}", self.config.access_key_id), true);
+        let query = canonical_query(&format!(
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={credential}&X-Amz-Date={amz_date}\
+             &X-Amz-Expires={}&X-Amz-SignedHeaders=host",
+            ttl_secs.clamp(1, 604_800)
+        ));
+        let canonical = format!(
+            "PUT\n{uri}\n{query}\nhost:{}\n\nhost\nUNSIGNED-PAYLOAD",
+            self.host
+        );
+        let to_sign = format!(
+            "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+            hex(&Sha256::digest(canonical.as_bytes()))
+        );
+        let signature = hex(&hmac(&self.signing_key(&date), to_sign.as_bytes()));
+        format!(
+            "{}{uri}?{query}&X-Amz-Signature={signature}",
+            self.config.endpoint
+        )
+    }
+
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let resp = self
             .send(

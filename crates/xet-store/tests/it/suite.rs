@@ -93,7 +93,29 @@ async fn suite(config: StoreConfig) {
         .unwrap_err()
         .is_not_found());
 
-    assert!(store.put_xorb(xh, xorb.clone()).await.unwrap());
+    // Direct uploads (S3 presigned URLs): a bad staged body is refused and removed.
+    let grant = "0123456789abcdef0123456789abcdef";
+    if let Some(url) = store.presign_xorb_upload(&xh, grant, 60) {
+        let c = reqwest::Client::new();
+        let resp = c.put(&url).body(xorb.slice(1..)).send().await.unwrap();
+        assert!(resp.status().is_success(), "presigned PUT: {}", resp.status());
+        assert!(store
+            .commit_staged_xorb(xh, grant)
+            .await
+            .unwrap_err()
+            .is_client_error());
+        assert!(store
+            .commit_staged_xorb(xh, grant)
+            .await
+            .unwrap_err()
+            .is_not_found());
+        assert_eq!(store.xorb_len(&xh).await.unwrap(), None);
+        let resp = c.put(&url).body(xorb.clone()).send().await.unwrap();
+        assert!(resp.status().is_success());
+        assert!(store.commit_staged_xorb(xh, grant).await.unwrap());
+    } else {
+        assert!(store.put_xorb(xh, xorb.clone()).await.unwrap());
+    }
     assert!(!store.put_xorb(xh, xorb.clone()).await.unwrap());
     assert_eq!(store.xorb_len(&xh).await.unwrap(), Some(xorb.len() as u64));
     let parts = store.read_xorb_ranges(&xh, &[(0, 9), (100, 100)]).await.unwrap();
