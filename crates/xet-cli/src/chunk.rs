@@ -1,11 +1,7 @@
 //! `xet chunk FILE`
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-
-use anyhow::Context;
-use xet_format::digest_reader;
 
 /// Arguments of `xet chunk`.
 #[derive(clap::Args)]
@@ -26,8 +22,7 @@ struct Entry {
 
 /// Prints one line per chunk: offset, length, chunk hash.
 pub fn run(args: ChunkArgs) -> anyhow::Result<()> {
-    let f = File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
-    let d = digest_reader(f, false).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let d = crate::hash::digest_file(&args.file, false)?;
     let out = std::io::stdout();
     let mut out = BufWriter::new(out.lock());
     let mut offset = 0u64;

@@ -5,7 +5,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use xet_format::{digest_reader, hash::hex, FileDigest};
+use xet_format::{digest_read_at, digest_reader, hash::hex, FileDigest};
 
 /// Arguments of `xet hash`.
 #[derive(clap::Args)]
@@ -29,9 +29,23 @@ struct Entry {
     sha256: Option<String>,
 }
 
-fn digest_file(path: &PathBuf, sha: bool) -> anyhow::Result<FileDigest> {
+/// Digest of one file, on every core.
+///
+/// With SHA-256 the file is streamed through a two-thread pipeline (the SHA-256 is
+/// sequential and takes one core); without it, a regular file is cut into segments
+/// chunked in parallel.
+pub fn digest_file(path: &PathBuf, sha: bool) -> anyhow::Result<FileDigest> {
     let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    digest_reader(f, sha).with_context(|| format!("cannot read {}", path.display()))
+    let meta = f
+        .metadata()
+        .with_context(|| format!("cannot stat {}", path.display()))?;
+    let result = if !sha && meta.is_file() {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        digest_read_at(&f, meta.len(), threads)
+    } else {
+        digest_reader(f, sha)
+    };
+    result.with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// Hashes every file, printing as results come, in argument order.

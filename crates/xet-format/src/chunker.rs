@@ -258,7 +258,7 @@ pub fn chunk_boundaries_parallel(data: &[u8], threads: usize) -> Vec<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 

@@ -10,6 +10,9 @@ use crate::chunker::{chunk_boundaries_parallel, Chunker};
 use crate::hash::{chunk_hash, file_hash, ChunkHasher, HashedLength, Sha256Hasher};
 use crate::MerkleHash;
 
+mod segments;
+pub use segments::{digest_read_at, ReadAt};
+
 /// What hashing a file gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileDigest {
@@ -184,9 +187,9 @@ pub fn digest_slice(data: &[u8], with_sha256: bool, threads: usize) -> FileDiges
 
 /// Size of the blocks [`digest_reader`] reads: small enough that a block is still in
 /// cache when the second thread hashes it, large enough to keep syscalls cheap.
-const READ_BLOCK: usize = 1 << 20;
+const READ_BLOCK: usize = 256 << 10;
 /// Blocks in flight between the two threads: bounds memory to `READ_BLOCK × this`.
-const BLOCKS_IN_FLIGHT: usize = 8;
+const BLOCKS_IN_FLIGHT: usize = 4;
 
 /// A block read by the first thread, passed to the second.
 struct Block {
@@ -197,7 +200,7 @@ struct Block {
 }
 
 /// Digest of everything `reader` yields, on two threads with bounded memory
-/// (8 MiB of buffers, whatever the input size).
+/// (1 MiB of buffers, whatever the input size).
 ///
 /// The work is split to keep both cores busy: the calling thread reads and computes
 /// the SHA-256 while the second finds chunk boundaries and hashes chunks; without

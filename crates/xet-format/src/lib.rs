@@ -37,6 +37,6 @@ pub mod shard;
 mod test_support;
 pub mod xorb;
 
-pub use digest::{digest_reader, digest_slice, FileDigest, FileHasher};
+pub use digest::{digest_read_at, digest_reader, digest_slice, FileDigest, FileHasher, ReadAt};
 pub use error::{Error, Result};
 pub use merkle_hash::MerkleHash;
