@@ -47,7 +47,10 @@ impl CasToken {
         match self.expires_at {
             None => false,
             Some(exp) => {
-                let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs();
                 exp <= now + margin.as_secs()
             }
         }
@@ -176,14 +179,22 @@ pub struct HubTokenRefresher {
 impl HubTokenRefresher {
     /// `repo` is `TYPE/NAMESPACE/NAME` or `NAMESPACE/NAME` (a model); `write` asks for
     /// a write token; `rev` defaults to `main`.
-    pub fn new(hub_url: &str, repo: &str, rev: Option<&str>, write: bool, hub_token: Option<String>) -> Result<Self> {
+    pub fn new(
+        hub_url: &str,
+        repo: &str,
+        rev: Option<&str>,
+        write: bool,
+        hub_token: Option<String>,
+    ) -> Result<Self> {
         let (kind, name) = split_repo(repo)?;
         let rev = rev.unwrap_or("main");
         // A branch name with `/` must stay one path segment (§11.1).
         let rev_enc: String = rev
             .bytes()
             .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
                 _ => format!("%{b:02X}"),
             })
             .collect();
@@ -197,7 +208,11 @@ impl HubTokenRefresher {
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
-        Ok(HubTokenRefresher { url, hub_token, client })
+        Ok(HubTokenRefresher {
+            url,
+            hub_token,
+            client,
+        })
     }
 
     /// The token endpoint URL this refresher calls.
@@ -209,7 +224,9 @@ impl HubTokenRefresher {
 fn split_repo(repo: &str) -> Result<(&str, &str)> {
     let parts: Vec<&str> = repo.splitn(2, '/').collect();
     match parts.as_slice() {
-        [kind @ ("model" | "dataset" | "space" | "models" | "datasets" | "spaces"), rest] if rest.contains('/') => {
+        [kind @ ("model" | "dataset" | "space" | "models" | "datasets" | "spaces"), rest]
+            if rest.contains('/') =>
+        {
             Ok((kind.trim_end_matches('s'), rest))
         }
         [_, _] => Ok(("model", repo)),
@@ -258,7 +275,10 @@ mod tests {
     #[test]
     fn hub_urls() {
         let r = HubTokenRefresher::new("https://hub/", "dataset/acme/data", Some("a/b"), true, None).unwrap();
-        assert_eq!(r.url(), "https://hub/api/datasets/acme/data/xet-write-token/a%2Fb");
+        assert_eq!(
+            r.url(),
+            "https://hub/api/datasets/acme/data/xet-write-token/a%2Fb"
+        );
         let r = HubTokenRefresher::new("https://hub", "acme/model", None, false, None).unwrap();
         assert_eq!(r.url(), "https://hub/api/models/acme/model/xet-read-token/main");
         assert!(HubTokenRefresher::new("https://hub", "nope", None, false, None).is_err());

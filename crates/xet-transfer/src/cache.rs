@@ -103,7 +103,10 @@ impl EntryDir {
             let _ = fs::remove_file(&tmp);
             return Err(Error::io("writing cache entry", path, e));
         }
-        let total = self.approx.fetch_add((HEADER + data.len()) as u64, Ordering::Relaxed) + (HEADER + data.len()) as u64;
+        let total = self
+            .approx
+            .fetch_add((HEADER + data.len()) as u64, Ordering::Relaxed)
+            + (HEADER + data.len()) as u64;
         if total > self.cap {
             self.evict();
         }
@@ -168,7 +171,11 @@ fn scan(dir: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
             if md.is_dir() {
                 stack.push(e.path());
             } else if !e.file_name().to_string_lossy().starts_with(".tmp-") {
-                out.push((e.path(), md.len(), md.modified().unwrap_or(SystemTime::UNIX_EPOCH)));
+                out.push((
+                    e.path(),
+                    md.len(),
+                    md.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                ));
             }
         }
     }
@@ -204,8 +211,12 @@ impl ChunkCache {
         let mut best: Option<(u32, u32, PathBuf)> = None;
         for e in rd.flatten() {
             let name = e.file_name();
-            let Some((s, t)) = name.to_str().and_then(|n| n.split_once('-')) else { continue };
-            let (Ok(s), Ok(t)) = (s.parse::<u32>(), t.parse::<u32>()) else { continue };
+            let Some((s, t)) = name.to_str().and_then(|n| n.split_once('-')) else {
+                continue;
+            };
+            let (Ok(s), Ok(t)) = (s.parse::<u32>(), t.parse::<u32>()) else {
+                continue;
+            };
             // The smallest entry that covers the request wastes the least decoding.
             if s <= start && end <= t && best.as_ref().is_none_or(|(bs, bt, _)| t - s < bt - bs) {
                 best = Some((s, t, e.path()));
@@ -261,7 +272,10 @@ impl ShardCache {
     pub fn all(&self) -> Vec<Bytes> {
         let mut entries = scan(&self.inner.dir);
         entries.sort_by_key(|(_, _, t)| std::cmp::Reverse(*t));
-        entries.iter().filter_map(|(p, _, _)| self.inner.read(p)).collect()
+        entries
+            .iter()
+            .filter_map(|(p, _, _)| self.inner.read(p))
+            .collect()
     }
 
     /// Entries and bytes on disk.
@@ -321,7 +335,12 @@ mod tests {
             // mtime granularity: make order unambiguous.
             let p = c.xorb_dir(&h(i)).join("0-1");
             let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000 + u64::from(i));
-            fs::File::options().append(true).open(p).unwrap().set_modified(t).unwrap();
+            fs::File::options()
+                .append(true)
+                .open(p)
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
         }
         let s = c.stats();
         assert!(s.bytes <= 10_000, "{s:?}");

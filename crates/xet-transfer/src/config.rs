@@ -141,7 +141,11 @@ impl Config {
     pub fn from_env() -> crate::Result<Self> {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let mut c = Config {
-            cache_dir: Some(default_cache_root(get("HF_XET_CACHE"), get("HF_HOME"), get("HOME"))),
+            cache_dir: Some(default_cache_root(
+                get("HF_XET_CACHE"),
+                get("HF_HOME"),
+                get("HOME"),
+            )),
             ..Config::default()
         };
         fn num<T: std::str::FromStr>(k: &str, v: Option<String>) -> crate::Result<Option<T>> {
@@ -152,28 +156,46 @@ impl Config {
             })
             .transpose()
         }
-        if let Some(v) = num("HF_XET_CHUNK_CACHE_SIZE_BYTES", get("HF_XET_CHUNK_CACHE_SIZE_BYTES"))? {
+        if let Some(v) = num(
+            "HF_XET_CHUNK_CACHE_SIZE_BYTES",
+            get("HF_XET_CHUNK_CACHE_SIZE_BYTES"),
+        )? {
             c.chunk_cache_size = v;
         }
-        if let Some(v) = num("HF_XET_SHARD_CACHE_SIZE_LIMIT", get("HF_XET_SHARD_CACHE_SIZE_LIMIT"))? {
+        if let Some(v) = num(
+            "HF_XET_SHARD_CACHE_SIZE_LIMIT",
+            get("HF_XET_SHARD_CACHE_SIZE_LIMIT"),
+        )? {
             c.shard_cache_size = v;
         }
         if let Some(v) = get("HF_XET_XORB_COMPRESSION_POLICY") {
             c.compression = v.parse()?;
         }
-        if let Some(v) = num::<usize>("HF_XET_MAX_CONCURRENT_UPLOADS", get("HF_XET_MAX_CONCURRENT_UPLOADS"))? {
+        if let Some(v) = num::<usize>(
+            "HF_XET_MAX_CONCURRENT_UPLOADS",
+            get("HF_XET_MAX_CONCURRENT_UPLOADS"),
+        )? {
             c.upload_concurrency = v.max(1);
         }
-        if let Some(v) = num::<usize>("HF_XET_MAX_CONCURRENT_DOWNLOADS", get("HF_XET_MAX_CONCURRENT_DOWNLOADS"))? {
+        if let Some(v) = num::<usize>(
+            "HF_XET_MAX_CONCURRENT_DOWNLOADS",
+            get("HF_XET_MAX_CONCURRENT_DOWNLOADS"),
+        )? {
             c.download_concurrency = v.max(1);
         }
         if let Some(v) = get("HF_XET_DEDUPLICATION_GLOBAL_DEDUP_QUERY_ENABLED") {
             c.global_dedup = !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "no" | "off");
         }
-        if let Some(v) = num::<u32>("HF_XET_CLIENT_RETRY_MAX_ATTEMPTS", get("HF_XET_CLIENT_RETRY_MAX_ATTEMPTS"))? {
+        if let Some(v) = num::<u32>(
+            "HF_XET_CLIENT_RETRY_MAX_ATTEMPTS",
+            get("HF_XET_CLIENT_RETRY_MAX_ATTEMPTS"),
+        )? {
             c.retry.max_attempts = v.max(1);
         }
-        if let Some(v) = num::<u64>("HF_XET_CLIENT_STALL_TIMEOUT_SECS", get("HF_XET_CLIENT_STALL_TIMEOUT_SECS"))? {
+        if let Some(v) = num::<u64>(
+            "HF_XET_CLIENT_STALL_TIMEOUT_SECS",
+            get("HF_XET_CLIENT_STALL_TIMEOUT_SECS"),
+        )? {
             c.stall_timeout = Duration::from_secs(v.max(1));
         }
         Ok(c)
@@ -198,7 +220,11 @@ impl Config {
 
 /// The official client's cache root: `HF_XET_CACHE`, else `$HF_HOME/xet`, else
 /// `~/.cache/huggingface/xet`.
-pub fn default_cache_root(hf_xet_cache: Option<String>, hf_home: Option<String>, home: Option<String>) -> PathBuf {
+pub fn default_cache_root(
+    hf_xet_cache: Option<String>,
+    hf_home: Option<String>,
+    home: Option<String>,
+) -> PathBuf {
     if let Some(c) = hf_xet_cache {
         return PathBuf::from(c);
     }
@@ -217,13 +243,22 @@ mod tests {
     fn cache_root_precedence() {
         let s = |v: &str| Some(v.to_string());
         assert_eq!(default_cache_root(s("/a"), s("/b"), s("/h")), PathBuf::from("/a"));
-        assert_eq!(default_cache_root(None, s("/b"), s("/h")), PathBuf::from("/b/xet"));
-        assert_eq!(default_cache_root(None, None, s("/h")), PathBuf::from("/h/.cache/huggingface/xet"));
+        assert_eq!(
+            default_cache_root(None, s("/b"), s("/h")),
+            PathBuf::from("/b/xet")
+        );
+        assert_eq!(
+            default_cache_root(None, None, s("/h")),
+            PathBuf::from("/h/.cache/huggingface/xet")
+        );
     }
 
     #[test]
     fn compression_names() {
-        assert_eq!("bg4-lz4".parse::<CompressionPolicy>().unwrap(), CompressionPolicy::Bg4Lz4);
+        assert_eq!(
+            "bg4-lz4".parse::<CompressionPolicy>().unwrap(),
+            CompressionPolicy::Bg4Lz4
+        );
         assert!("zstd".parse::<CompressionPolicy>().is_err());
     }
 }

@@ -128,9 +128,10 @@ impl Error {
     /// as retryable).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Connection { .. } | Error::Stalled { .. } | Error::Server { .. } | Error::Corrupt { .. } => {
-                true
-            }
+            Error::Connection { .. }
+            | Error::Stalled { .. }
+            | Error::Server { .. }
+            | Error::Corrupt { .. } => true,
             Error::Token { retryable, .. } => *retryable,
             _ => false,
         }

@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE, RETRY_AFTER};
+use reqwest::header::{
+    HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE, RETRY_AFTER,
+};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use xet_format::api::{
     crc64_nvme, GrantChecksum, ReconstructionV1, ReconstructionV2, ShardUploadEvent, UploadShardResponse,
@@ -52,7 +54,9 @@ pub struct HttpCas {
 
 impl std::fmt::Debug for HttpCas {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpCas").field("endpoint", &self.endpoint).finish_non_exhaustive()
+        f.debug_struct("HttpCas")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,7 +65,9 @@ impl HttpCas {
     pub fn new(endpoint: &str, auth: Auth, config: &Config) -> Result<Self> {
         let endpoint = endpoint.trim_end_matches('/').to_string();
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-            return Err(Error::Config(format!("endpoint `{endpoint}` should start with http:// or https://")));
+            return Err(Error::Config(format!(
+                "endpoint `{endpoint}` should start with http:// or https://"
+            )));
         }
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
@@ -85,7 +91,10 @@ impl HttpCas {
 
     /// A client whose endpoint comes from the first token's `casUrl` (Hub style,
     /// §11.1): gets one token now, then refreshes through `refresher`.
-    pub async fn from_refresher(refresher: std::sync::Arc<dyn TokenRefresher>, config: &Config) -> Result<Self> {
+    pub async fn from_refresher(
+        refresher: std::sync::Arc<dyn TokenRefresher>,
+        config: &Config,
+    ) -> Result<Self> {
         let first: CasToken = refresher.refresh().await?;
         let endpoint = first
             .cas_url
@@ -153,12 +162,14 @@ impl HttpCas {
                 }
                 Ok(Ok(r)) => r,
             };
-            if resp.status() == StatusCode::UNAUTHORIZED && auth && !refreshed {
-                if self.tokens.invalidate(token.as_deref()).await {
-                    tracing::debug!(op, "401: refreshing the CAS token and retrying");
-                    refreshed = true;
-                    continue;
-                }
+            if resp.status() == StatusCode::UNAUTHORIZED
+                && auth
+                && !refreshed
+                && self.tokens.invalidate(token.as_deref()).await
+            {
+                tracing::debug!(op, "401: refreshing the CAS token and retrying");
+                refreshed = true;
+                continue;
             }
             return Ok(resp);
         }
@@ -182,7 +193,10 @@ where
         match attempt().await {
             Ok(v) => return Ok(v),
             Err(e) if e.is_retryable() && n < retry.max_attempts => {
-                let backoff = retry.base_delay.saturating_mul(1 << (n - 1).min(16)).min(retry.max_delay);
+                let backoff = retry
+                    .base_delay
+                    .saturating_mul(1 << (n - 1).min(16))
+                    .min(retry.max_delay);
                 // Full jitter in [backoff/2, backoff): spreads clients that failed
                 // together so they do not retry together.
                 let jittered = backoff / 2 + backoff.mul_f64(jitter() * 0.5);
@@ -203,7 +217,8 @@ fn jitter() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_nanos() as u64;
-    let mut x = STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ seed ^ u64::from(std::process::id());
+    let mut x =
+        STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ seed ^ u64::from(std::process::id());
     x ^= x >> 33;
     x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
     x ^= x >> 33;
@@ -211,7 +226,11 @@ fn jitter() -> f64 {
 }
 
 fn session_id() -> String {
-    format!("{:016x}{:016x}", (jitter() * u64::MAX as f64) as u64, (jitter() * u64::MAX as f64) as u64)
+    format!(
+        "{:016x}{:016x}",
+        (jitter() * u64::MAX as f64) as u64,
+        (jitter() * u64::MAX as f64) as u64
+    )
 }
 
 /// Reads a body chunk by chunk; no chunk for `stall` -> [`Error::Stalled`]; fewer
@@ -286,9 +305,18 @@ fn falls_back(status: StatusCode) -> bool {
 
 /// The single or multipart (`multipart/byteranges`) body of a ranged GET, split
 /// into the asked ranges (inclusive `(start, end)`), each checked for length.
-fn split_ranges(op: &str, status: StatusCode, headers: &HeaderMap, body: Bytes, ranges: &[(u64, u64)]) -> Result<Vec<Bytes>> {
+fn split_ranges(
+    op: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: Bytes,
+    ranges: &[(u64, u64)],
+) -> Result<Vec<Bytes>> {
     let want_len = |(s, e): (u64, u64)| (e - s + 1) as usize;
-    let ctype = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ctype = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if status == StatusCode::OK {
         // The server ignored Range and sent the whole object: cut it ourselves.
         return ranges
@@ -334,12 +362,17 @@ fn split_ranges(op: &str, status: StatusCode, headers: &HeaderMap, body: Bytes, 
                 .and_then(parse_content_range)
             {
                 if (s, e) != *r {
-                    return Err(Error::corrupt(format!("{op}: server sent bytes {s}-{e}, asked {}-{}", r.0, r.1)));
+                    return Err(Error::corrupt(format!(
+                        "{op}: server sent bytes {s}-{e}, asked {}-{}",
+                        r.0, r.1
+                    )));
                 }
             }
             Ok(vec![body])
         }
-        _ => Err(Error::corrupt(format!("{op}: several ranges asked, single-part answer"))),
+        _ => Err(Error::corrupt(format!(
+            "{op}: several ranges asked, single-part answer"
+        ))),
     }
 }
 
@@ -355,7 +388,10 @@ fn parse_content_range(v: &str) -> Option<(u64, u64)> {
 fn parse_multipart(body: &Bytes, boundary: &str) -> Option<Vec<(u64, u64, Bytes)>> {
     let delim = format!("--{boundary}");
     let find = |hay: &[u8], needle: &[u8], from: usize| -> Option<usize> {
-        hay.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+        hay.get(from..)?
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|p| p + from)
     };
     let mut parts = Vec::new();
     let mut pos = find(body, delim.as_bytes(), 0)?;
@@ -368,7 +404,9 @@ fn parse_multipart(body: &Bytes, boundary: &str) -> Option<Vec<(u64, u64, Bytes)
         let head = std::str::from_utf8(&body[pos..head_end]).ok()?;
         let (s, e) = head.lines().find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case("content-range").then(|| parse_content_range(v))?
+            k.trim()
+                .eq_ignore_ascii_case("content-range")
+                .then(|| parse_content_range(v))?
         })?;
         let data_start = head_end + 4;
         let data_end = data_start.checked_add(usize::try_from(e.checked_sub(s)? + 1).ok()?)?;
@@ -376,7 +414,14 @@ fn parse_multipart(body: &Bytes, boundary: &str) -> Option<Vec<(u64, u64, Bytes)
             return None;
         }
         parts.push((s, e, body.slice(data_start..data_end)));
-        pos = find(body, delim.as_bytes(), data_end)?;
+        // The part must end exactly where its Content-Range says: a short part
+        // (truncated by a proxy or a faulty server) would otherwise swallow the
+        // delimiter and pass as data.
+        let next = data_end + 2;
+        if body.get(data_end..next) != Some(b"\r\n") || !body[next..].starts_with(delim.as_bytes()) {
+            return None;
+        }
+        pos = next;
     }
 }
 
@@ -473,7 +518,9 @@ impl HttpCas {
         }
         let url = self.url(&format!("/v1/xorbs/{PREFIX}/{hash}"));
         let len = body.len() as u64;
-        let resp = self.send(op, true, len, &|| self.client.post(&url).body(body.clone())).await?;
+        let resp = self
+            .send(op, true, len, &|| self.client.post(&url).body(body.clone()))
+            .await?;
         if !resp.status().is_success() {
             return Err(status_error(op, resp).await);
         }
@@ -486,7 +533,13 @@ impl HttpCas {
         Ok(r.was_inserted)
     }
 
-    async fn upload_granted(&self, op: &str, hash: &MerkleHash, grant: XorbGrant, body: Bytes) -> Result<bool> {
+    async fn upload_granted(
+        &self,
+        op: &str,
+        hash: &MerkleHash,
+        grant: XorbGrant,
+        body: Bytes,
+    ) -> Result<bool> {
         let method = Method::from_bytes(grant.method.as_bytes())
             .map_err(|_| Error::protocol(op, format!("grant method `{}`", grant.method)))?;
         let url = self.absolute(&grant.url);
@@ -518,7 +571,9 @@ impl HttpCas {
         let len = body.len() as u64;
         if self.shard_route.load(Ordering::Relaxed) != OLD {
             let url = self.url("/v2/shards");
-            let resp = self.send(op, true, len, &|| self.client.post(&url).body(body.clone())).await?;
+            let resp = self
+                .send(op, true, len, &|| self.client.post(&url).body(body.clone()))
+                .await?;
             let status = resp.status();
             if falls_back(status) {
                 tracing::debug!("no /v2/shards on this server: using /v1/shards");
@@ -531,13 +586,15 @@ impl HttpCas {
             }
         }
         let url = self.url("/v1/shards");
-        let resp = self.send(op, true, len, &|| self.client.post(&url).body(body.clone())).await?;
+        let resp = self
+            .send(op, true, len, &|| self.client.post(&url).body(body.clone()))
+            .await?;
         if !resp.status().is_success() {
             return Err(status_error(op, resp).await);
         }
         let raw = self.body(op, resp).await?;
-        let r: UploadShardResponse =
-            serde_json::from_slice(&raw).map_err(|e| Error::protocol(op, format!("bad shard answer: {e}")))?;
+        let r: UploadShardResponse = serde_json::from_slice(&raw)
+            .map_err(|e| Error::protocol(op, format!("bad shard answer: {e}")))?;
         Ok(r.result != 0)
     }
 
@@ -560,7 +617,9 @@ impl HttpCas {
                     })
                 }
                 Ok(Ok(None)) => {
-                    return Err(Error::corrupt(format!("{op}: event stream ended without a result")));
+                    return Err(Error::corrupt(format!(
+                        "{op}: event stream ended without a result"
+                    )));
                 }
                 Ok(Ok(Some(c))) => c,
             };
@@ -628,7 +687,9 @@ impl HttpCas {
         let route = self.recon_route.load(Ordering::Relaxed);
         if route != OLD {
             let url = self.url(&format!("/v2/reconstructions/{file}"));
-            let resp = self.send(op, true, 0, &|| with_range(self.client.get(&url))).await?;
+            let resp = self
+                .send(op, true, 0, &|| with_range(self.client.get(&url)))
+                .await?;
             let status = resp.status();
             if status.is_success() {
                 self.recon_route.store(NEW, Ordering::Relaxed);
@@ -637,7 +698,9 @@ impl HttpCas {
                     .map_err(|e| Error::protocol(op, format!("bad reconstruction: {e}")));
             }
             // A 404 from a server known to have V2 means the file is unknown.
-            if !(status == StatusCode::NOT_IMPLEMENTED || (status == StatusCode::NOT_FOUND && route == UNKNOWN)) {
+            if !(status == StatusCode::NOT_IMPLEMENTED
+                || (status == StatusCode::NOT_FOUND && route == UNKNOWN))
+            {
                 return Err(match map_status(status) {
                     Some(e) => e,
                     None => status_error(op, resp).await,
@@ -645,7 +708,9 @@ impl HttpCas {
             }
         }
         let url = self.url(&format!("/v1/reconstructions/{file}"));
-        let resp = self.send(op, true, 0, &|| with_range(self.client.get(&url))).await?;
+        let resp = self
+            .send(op, true, 0, &|| with_range(self.client.get(&url)))
+            .await?;
         let status = resp.status();
         if status.is_success() {
             if route == UNKNOWN {
@@ -653,8 +718,8 @@ impl HttpCas {
                 self.recon_route.store(OLD, Ordering::Relaxed);
             }
             let raw = self.body(op, resp).await?;
-            let v1: ReconstructionV1 =
-                serde_json::from_slice(&raw).map_err(|e| Error::protocol(op, format!("bad reconstruction: {e}")))?;
+            let v1: ReconstructionV1 = serde_json::from_slice(&raw)
+                .map_err(|e| Error::protocol(op, format!("bad reconstruction: {e}")))?;
             return Ok(v1.into());
         }
         Err(match map_status(status) {
@@ -664,7 +729,11 @@ impl HttpCas {
     }
 
     async fn fetch_once(&self, op: &str, fetch: &XorbMultiRangeFetch) -> Result<Vec<Bytes>> {
-        let ranges: Vec<(u64, u64)> = fetch.ranges.iter().map(|r| (r.bytes.start, r.bytes.end)).collect();
+        let ranges: Vec<(u64, u64)> = fetch
+            .ranges
+            .iter()
+            .map(|r| (r.bytes.start, r.bytes.end))
+            .collect();
         if ranges.iter().any(|&(s, e)| e < s) {
             return Err(Error::protocol(op, "reconstruction has an inverted byte range"));
         }
@@ -673,12 +742,18 @@ impl HttpCas {
         }
         let header = format!(
             "bytes={}",
-            ranges.iter().map(|(s, e)| format!("{s}-{e}")).collect::<Vec<_>>().join(",")
+            ranges
+                .iter()
+                .map(|(s, e)| format!("{s}-{e}"))
+                .collect::<Vec<_>>()
+                .join(",")
         );
         let url = self.absolute(&fetch.url);
         let hv = HeaderValue::from_str(&header).map_err(|e| Error::protocol(op, e.to_string()))?;
         // Transfer URLs carry their own authorisation (§9.4): no bearer token.
-        let resp = self.send(op, false, 0, &|| self.client.get(&url).header(RANGE, hv.clone())).await?;
+        let resp = self
+            .send(op, false, 0, &|| self.client.get(&url).header(RANGE, hv.clone()))
+            .await?;
         let status = resp.status();
         if !status.is_success() {
             return Err(status_error(op, resp).await);
@@ -702,7 +777,11 @@ mod tests {
         assert_eq!(parts.len(), 2);
         assert_eq!((parts[0].0, parts[0].1, &parts[0].2[..]), (0, 2, &b"abc"[..]));
         assert_eq!((parts[1].0, parts[1].1, &parts[1].2[..]), (5, 6, &b"fg"[..]));
-        assert!(parse_multipart(&Bytes::from_static(b"--XYZ\r\nContent-Range: bytes 0-9/10\r\n\r\nab"), "XYZ").is_none());
+        assert!(parse_multipart(
+            &Bytes::from_static(b"--XYZ\r\nContent-Range: bytes 0-9/10\r\n\r\nab"),
+            "XYZ"
+        )
+        .is_none());
     }
 
     #[test]
