@@ -93,12 +93,57 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A xorb's run of chunk records ends inside a record (XET-PROTOCOL.md §6.2). Kept
+    /// apart from [`Error::Truncated`] so that the message names the chunk: a reader
+    /// walks records sequentially, and the chunk index is what a user compares with a
+    /// shard or a reconstruction term.
+    #[error("xorb truncated at byte {offset}: chunk {chunk_index} {part} needs {needed} bytes, {remaining} remain")]
+    XorbTruncated {
+        /// Index of the chunk whose record is cut, counted from the start of the run.
+        chunk_index: u64,
+        /// The part of the record that is cut: `"header"` or `"payload"`.
+        part: &'static str,
+        /// Byte offset of that part.
+        offset: u64,
+        /// Bytes it needs.
+        needed: u64,
+        /// Bytes left in the input.
+        remaining: u64,
+    },
+    /// A name (of a compression policy, for instance) is not one this crate knows.
+    #[error("unknown {what} {input:?}: expected one of {expected}")]
+    UnknownName {
+        /// What was being named.
+        what: &'static str,
+        /// The offending input (cut to 80 characters).
+        input: String,
+        /// The accepted names.
+        expected: &'static str,
+    },
+    /// A shard references a xorb the caller does not have (server-side shard checks,
+    /// XET-PROTOCOL.md §7.4: every referenced xorb must be uploaded before the shard).
+    #[error("{what} references xorb {xorb_hash}, which is not stored: upload the xorb before the shard")]
+    UnknownXorb {
+        /// What references it, e.g. `file <hash> term 3` or `CAS entry 0`.
+        what: String,
+        /// The missing xorb.
+        xorb_hash: MerkleHash,
+    },
+    /// A shard's content is inconsistent, or does not match the xorbs it references:
+    /// the semantic checks run on a decoded or built shard (XET-PROTOCOL.md §4.6, §7.3,
+    /// §7.4), where a byte offset would mean nothing. A server answers it with 400.
+    #[error("invalid shard content in {location}: {reason}")]
+    InvalidShardContent {
+        /// Where, e.g. `file <hash> term 2` or `xorb <hash> chunk 7`.
+        location: String,
+        /// What is wrong and what was expected.
+        reason: String,
+    },
 }
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-#[allow(dead_code)] // Used by the xorb and shard decoders, which land next.
 impl Error {
     pub(crate) fn truncated(what: &'static str, offset: usize, needed: usize, remaining: usize) -> Self {
         Error::Truncated {

@@ -68,7 +68,6 @@ pub(crate) fn vector_names() -> Vec<String> {
 }
 
 /// Byte-wise hex decoding (vector files use it for raw bytes).
-#[allow(dead_code)] // Used by the xorb and shard tests, which land next.
 pub(crate) fn unhex(s: &str) -> Vec<u8> {
     (0..s.len() / 2)
         .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
