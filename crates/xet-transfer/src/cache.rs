@@ -226,6 +226,25 @@ impl ChunkCache {
         self.inner.read(&path).map(|b| (s, b))
     }
 
+    /// Deletes the entries of `xorb` that cover chunks `[start, end)` (after the data
+    /// they gave failed verification).
+    pub fn remove(&self, xorb: &MerkleHash, start: u32, end: u32) {
+        let Ok(rd) = fs::read_dir(self.xorb_dir(xorb)) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let Some((s, t)) = name.to_str().and_then(|n| n.split_once('-')) else {
+                continue;
+            };
+            if let (Ok(s), Ok(t)) = (s.parse::<u32>(), t.parse::<u32>()) {
+                if s <= start && end <= t {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+
     /// Stores the raw bytes of chunks `[start, end)` of `xorb`.
     pub fn put(&self, xorb: &MerkleHash, start: u32, end: u32, data: &[u8]) -> Result<()> {
         let path = self.xorb_dir(xorb).join(format!("{start}-{end}"));

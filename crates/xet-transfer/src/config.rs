@@ -4,34 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Xorb compression policy (§6.3). `Auto` is what the official client uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CompressionPolicy {
-    /// Store chunks uncompressed.
-    None,
-    /// LZ4 frames.
-    Lz4,
-    /// Byte grouping by 4, then LZ4.
-    Bg4Lz4,
-    /// Pick LZ4 or BG4+LZ4 per chunk run as the official client does.
-    #[default]
-    Auto,
-}
-
-impl std::str::FromStr for CompressionPolicy {
-    type Err = crate::Error;
-    fn from_str(s: &str) -> crate::Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "none" => Ok(Self::None),
-            "lz4" => Ok(Self::Lz4),
-            "bg4-lz4" | "bg4_lz4" | "bg4lz4" => Ok(Self::Bg4Lz4),
-            "auto" | "" => Ok(Self::Auto),
-            other => Err(crate::Error::Config(format!(
-                "unknown compression policy `{other}`: use none, lz4, bg4-lz4 or auto"
-            ))),
-        }
-    }
-}
+pub use xet_format::xorb::CompressionPolicy;
 
 /// Retry policy for CAS calls (§10.5).
 #[derive(Debug, Clone)]
@@ -169,7 +142,9 @@ impl Config {
             c.shard_cache_size = v;
         }
         if let Some(v) = get("HF_XET_XORB_COMPRESSION_POLICY") {
-            c.compression = v.parse()?;
+            c.compression = v
+                .parse()
+                .map_err(|e| crate::Error::Config(format!("HF_XET_XORB_COMPRESSION_POLICY: {e}")))?;
         }
         if let Some(v) = num::<usize>(
             "HF_XET_MAX_CONCURRENT_UPLOADS",
