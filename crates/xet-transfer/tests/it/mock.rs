@@ -11,6 +11,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use xet_transfer::testing::MemoryCas;
+use xet_transfer::Cas;
 
 /// A fault to inject into the next matching request.
 #[derive(Debug, Clone)]
@@ -43,6 +45,8 @@ pub struct MockState {
     pub tokens: Vec<String>,
     /// Every request as `METHOD path`.
     pub log: Vec<String>,
+    /// When set, a real (in-memory) CAS answers instead of the canned state.
+    pub backend: Option<Arc<MemoryCas>>,
 }
 
 #[derive(Clone)]
@@ -64,6 +68,14 @@ impl Mock {
             axum::serve(listener, app).await.unwrap();
         });
         Mock { state, base }
+    }
+
+    /// A mock whose answers come from a `MemoryCas`: a full CAS over HTTP.
+    pub async fn with_backend() -> (Mock, Arc<MemoryCas>) {
+        let m = Mock::start().await;
+        let cas = Arc::new(MemoryCas::new());
+        m.state.lock().unwrap().backend = Some(cas.clone());
+        (m, cas)
     }
 
     pub fn fault(&self, route: &'static str, f: Fault) {
@@ -147,6 +159,10 @@ async fn handle(State((state, base)): State<S>, req: Request) -> Response {
         Some(Fault::Stall(d)) => tokio::time::sleep(d).await,
         Some(f) => post = Some(f),
         None => {}
+    }
+    let backend = state.lock().unwrap().backend.clone();
+    if let Some(b) = backend {
+        return backend_answer(&state, &b, &base, route, &segs, &headers, body, post).await;
     }
     let mut s = state.lock().unwrap();
     match (route, segs.as_slice()) {
@@ -289,4 +305,99 @@ fn ranged(headers: &HeaderMap, data: Bytes, fault: Option<Fault>) -> Response {
         HeaderValue::from_static("multipart/byteranges; boundary=BOUNDARY"),
     );
     r
+}
+
+fn err_response(e: xet_transfer::Error) -> Response {
+    match e {
+        xet_transfer::Error::NotFound { .. } => StatusCode::NOT_FOUND.into_response(),
+        xet_transfer::Error::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE.into_response(),
+        other => (StatusCode::BAD_REQUEST, other.to_string()).into_response(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn backend_answer(
+    state: &Arc<Mutex<MockState>>,
+    b: &Arc<MemoryCas>,
+    base: &str,
+    route: &str,
+    segs: &[&str],
+    headers: &HeaderMap,
+    body: Bytes,
+    post: Option<Fault>,
+) -> Response {
+    let hash = |s: &str| s.parse::<xet_format::MerkleHash>().unwrap();
+    match (route, segs) {
+        ("grant", [_, _, _, h]) => {
+            if b.xorb(&hash(h)).is_some() {
+                return StatusCode::OK.into_response();
+            }
+            let grant = serde_json::json!({
+                "id": "g1", "method": "PUT", "url": format!("{base}/uploads/{h}"),
+                "headers": {"if-none-match": "*"}
+            });
+            (StatusCode::CREATED, grant.to_string()).into_response()
+        }
+        ("put", [_, h]) => {
+            state.lock().unwrap().xorbs.insert(format!("pending-{h}"), body);
+            StatusCode::OK.into_response()
+        }
+        ("commit", [_, _, _, h, "grant", _]) => {
+            let Some(data) = state.lock().unwrap().xorbs.remove(&format!("pending-{h}")) else {
+                return StatusCode::BAD_REQUEST.into_response();
+            };
+            match b.put_xorb(&hash(h), data).await {
+                Ok(_) => StatusCode::OK.into_response(),
+                Err(e) => err_response(e),
+            }
+        }
+        ("xorb", [_, _, _, h]) => match b.put_xorb(&hash(h), body).await {
+            Ok(was) => serde_json::json!({ "was_inserted": was })
+                .to_string()
+                .into_response(),
+            Err(e) => err_response(e),
+        },
+        ("v2shards", _) => {
+            let line = match b.put_shard(body).await {
+                Ok(new) => format!("{{\"type\":\"result\",\"result\":{}}}\n", u8::from(new)),
+                Err(e) => serde_json::json!({"type": "error", "message": e.to_string()}).to_string() + "\n",
+            };
+            ([("content-type", "application/x-ndjson")], line).into_response()
+        }
+        ("shard", _) => match b.put_shard(body).await {
+            Ok(new) => serde_json::json!({ "result": u8::from(new) })
+                .to_string()
+                .into_response(),
+            Err(e) => err_response(e),
+        },
+        ("v2recon", [_, _, h]) => {
+            let range = headers
+                .get("range")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("bytes="))
+                .and_then(|v| v.split_once('-'))
+                .map(|(a, z)| (a.parse().unwrap(), z.parse().unwrap()));
+            match b.reconstruction(&hash(h), range).await {
+                Ok(mut r) => {
+                    for fs in r.xorbs.values_mut() {
+                        for f in fs {
+                            f.url = f.url.replace("memory://", &format!("{base}/fetch/"));
+                        }
+                    }
+                    serde_json::to_string(&r).unwrap().into_response()
+                }
+                Err(e) => err_response(e),
+            }
+        }
+        ("fetch", [_, h]) => match b.xorb(&hash(h)) {
+            Some(data) => ranged(headers, data, post),
+            None => StatusCode::NOT_FOUND.into_response(),
+        },
+        ("chunk", [_, _, _, h]) => match b.query_dedup(&hash(h)).await {
+            Ok(Some(shard)) => shard.into_response(),
+            Ok(None) => (StatusCode::NOT_FOUND, "Shard not found").into_response(),
+            Err(e) => err_response(e),
+        },
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
 }
