@@ -10,6 +10,9 @@
 //!   verification hashes, keyed chunk hashes, SHA-256.
 //! - [`FileHasher`], [`digest_slice`], [`digest_reader`]: a whole file's chunks,
 //!   file hash, size and SHA-256 in one pass.
+//! - [`shard`]: shards in upload and full form, the client's [`shard::ShardBuilder`],
+//!   the server's checks and keyed global-dedup responses.
+//! - [`lfs_pointer`]: Git LFS pointer files.
 //!
 //! ```
 //! let d = xet_format::digest_slice(b"hello world", true, 1);
