@@ -2,6 +2,7 @@
 
 mod download;
 mod http;
+mod interop;
 mod mock;
 mod support;
 mod upload;

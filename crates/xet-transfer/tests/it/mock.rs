@@ -119,6 +119,7 @@ async fn handle(State((state, base)): State<S>, req: Request) -> Response {
         (Method::GET, ["v1", "reconstructions", _]) => "recon",
         (Method::GET, ["fetch", _]) => "fetch",
         (Method::GET, ["v1", "chunks", _, _]) => "chunk",
+        (Method::GET, ["health"]) | (Method::POST, ["v1", "telemetry"]) => "health",
         _ => "other",
     };
     let fault = {
@@ -159,6 +160,9 @@ async fn handle(State((state, base)): State<S>, req: Request) -> Response {
         Some(Fault::Stall(d)) => tokio::time::sleep(d).await,
         Some(f) => post = Some(f),
         None => {}
+    }
+    if route == "health" {
+        return StatusCode::OK.into_response();
     }
     let backend = state.lock().unwrap().backend.clone();
     if let Some(b) = backend {
