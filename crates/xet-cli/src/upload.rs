@@ -214,8 +214,9 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for (_, f) in &results {
+            // Same layout as `xet hash`.
             println!(
-                "{} {} {} {}",
+                "{}  {}  {}  {}",
                 f.file_hash,
                 f.size,
                 hex(&f.sha256).unwrap_or_else(|| "-".into()),

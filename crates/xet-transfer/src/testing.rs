@@ -1,6 +1,7 @@
 //! Test helpers (feature `testing`): [`MemoryCas`], an in-memory CAS that checks
 //! everything it receives with `xet-format` the way a strict server would, and
-//! [`conformance`], the suite every [`Cas`] implementation must pass (STYLE.md §5).
+//! [`conformance`], the suite every [`Cas`] implementation must pass (STYLE.md §5),
+//! and [`serve`], a `MemoryCas` over HTTP on loopback.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +18,9 @@ use xet_format::MerkleHash;
 
 use crate::cas::{BoxFuture, Cas};
 use crate::{Error, Result};
+
+mod server;
+pub use server::serve;
 
 struct StoredXorbData {
     body: Bytes,
