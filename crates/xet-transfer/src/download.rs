@@ -115,6 +115,8 @@ struct Shared {
     fetched: AtomicU64,
     cache_hits: AtomicU64,
     used_cache: Mutex<Vec<(MerkleHash, u32, u32)>>,
+    /// Whole-file download: the file hash is checked at the end.
+    verify: bool,
 }
 
 impl DownloadSession {
@@ -252,6 +254,7 @@ impl DownloadSession {
             fetched: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
             used_cache: Mutex::new(Vec::new()),
+            verify: range.is_none(),
         });
         let verify = range.is_none();
         // Resumed terms: re-hash from disk (whole files only: a term starts at a
@@ -463,16 +466,21 @@ impl DownloadSession {
     }
 }
 
-/// Syncs the data file and journals the terms written since the last call.
+/// Journals the terms written since the last call.
 fn checkpoint(sh: &Shared) -> Result<()> {
     let pending: Vec<usize> = std::mem::take(&mut *sh.pending.lock().unwrap());
     if pending.is_empty() {
         return Ok(());
     }
-    // Data first, then the journal line: a journaled term is on disk.
-    sh.file
-        .sync_data()
-        .map_err(|e| Error::io("syncing", &sh.path, e))?;
+    // For a byte range, sync the data before journaling it: nothing checks resumed
+    // bytes later. A whole file needs no sync here: resumed terms are re-hashed
+    // from disk and the file hash must match, so data lost in an OS crash after its
+    // journal line is caught (and the download restarted) rather than trusted.
+    if !sh.verify {
+        sh.file
+            .sync_data()
+            .map_err(|e| Error::io("syncing", &sh.path, e))?;
+    }
     let mut j = sh.journal.lock().unwrap();
     let line: String = pending.iter().map(|t| format!("{t}\n")).collect();
     j.write_all(line.as_bytes())

@@ -176,7 +176,6 @@ pub struct UploadSession {
 struct Counters {
     processed: AtomicU64,
     deduped: AtomicU64,
-    new_bytes: AtomicU64,
     transferred: AtomicU64,
     xorbs: AtomicU64,
     xorbs_present: AtomicU64,
@@ -576,9 +575,6 @@ impl UploadSession {
             *new_bytes += len;
             i += 1;
         }
-        self.counters
-            .new_bytes
-            .store(self.counters.processed.load(Ordering::Relaxed), Ordering::Relaxed);
         Ok(())
     }
 

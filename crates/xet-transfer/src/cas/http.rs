@@ -429,7 +429,15 @@ impl Cas for HttpCas {
     fn put_xorb<'a>(&'a self, hash: &'a MerkleHash, body: Bytes) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             let op = format!("upload xorb {hash}");
-            retry_loop(&self.retry, &op, || self.put_xorb_once(&op, hash, body.clone())).await
+            // Checksummed once, off the async workers (64 MiB of CPU work).
+            let b2 = body.clone();
+            let crc = tokio::task::spawn_blocking(move || crc64_nvme(&b2))
+                .await
+                .map_err(|e| Error::protocol(&op, format!("checksum task failed: {e}")))?;
+            retry_loop(&self.retry, &op, || {
+                self.put_xorb_once(&op, hash, body.clone(), crc)
+            })
+            .await
         })
     }
 
@@ -479,14 +487,14 @@ impl Cas for HttpCas {
 }
 
 impl HttpCas {
-    async fn put_xorb_once(&self, op: &str, hash: &MerkleHash, body: Bytes) -> Result<bool> {
+    async fn put_xorb_once(&self, op: &str, hash: &MerkleHash, body: Bytes, crc: u64) -> Result<bool> {
         if self.xorb_route.load(Ordering::Relaxed) != OLD {
             let url = self.url(&format!("/v1/xorb-grants/{PREFIX}/{hash}"));
             let req = XorbGrantRequest {
                 length: body.len() as u64,
                 checksum: GrantChecksum {
                     algo: "crc64nvme".into(),
-                    value: crc64_nvme(&body).to_string(),
+                    value: crc.to_string(),
                 },
             };
             let json = serde_json::to_vec(&req).map_err(|e| Error::protocol(op, e.to_string()))?;

@@ -176,3 +176,39 @@ async fn cancelling_one_download_leaves_others_alone() {
     assert!(matches!(a, Err(Error::Cancelled)), "{a:?}");
     assert_eq!(b.unwrap(), d);
 }
+
+/// Disk full: a clear I/O error, and nothing at the output path. Needs a small
+/// filesystem: a 1 MiB tmpfs mounted for the test (root only; skipped, loudly,
+/// where mounting is not allowed).
+#[tokio::test]
+async fn disk_full_is_a_clear_error_and_leaves_no_output() {
+    let cas = Arc::new(MemoryCas::new());
+    let d = data(3 << 20, 11);
+    let h = uploaded(&cas, &d).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED disk_full test: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    let out = mnt.join("o");
+    let dl = DownloadSession::new(cas.clone(), Config::default()).unwrap();
+    let r = dl.download_to_path(&h, &out, None).await;
+    let listing: Vec<_> = std::fs::read_dir(&mnt)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    let _ = std::process::Command::new("umount").arg(&mnt).status();
+    match r {
+        Err(e @ Error::Io { .. }) => assert!(e.to_string().contains("No space left"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!listing.iter().any(|n| n == "o"), "{listing:?}");
+}

@@ -263,3 +263,56 @@ async fn large_upload_cuts_xorbs_within_limits() {
         .unwrap();
     assert!(std::fs::read(&out).unwrap() == big);
 }
+
+#[tokio::test]
+async fn progress_reports_per_file_and_totals() {
+    use std::sync::Mutex;
+    use xet_transfer::progress::ProgressUpdate;
+    let seen: Arc<Mutex<Vec<ProgressUpdate>>> = Arc::default();
+    let sink = {
+        let seen = seen.clone();
+        move |u: ProgressUpdate| seen.lock().unwrap().push(u)
+    };
+    let cas = Arc::new(MemoryCas::new());
+    let d = data(20 << 20, 90);
+    let s = UploadSession::new(cas.clone(), no_cache())
+        .unwrap()
+        .with_progress(Arc::new(sink));
+    s.upload_bytes("a", Bytes::from(d.clone()), Sha256Source::Compute)
+        .await
+        .unwrap();
+    s.upload_bytes("b", Bytes::from(d.clone()), Sha256Source::Compute)
+        .await
+        .unwrap();
+    s.finish().await.unwrap();
+    let seen = seen.lock().unwrap();
+    let last_file_b = seen
+        .iter()
+        .rev()
+        .find_map(|u| match u {
+            ProgressUpdate::File {
+                name,
+                processed,
+                deduped,
+                ..
+            } if name == "b" => Some((*processed, *deduped)),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        last_file_b,
+        (d.len() as u64, d.len() as u64),
+        "the copy is all dedup"
+    );
+    match seen.last().unwrap() {
+        ProgressUpdate::Total {
+            processed,
+            transferred,
+            ..
+        } => {
+            assert_eq!(*processed, 2 * d.len() as u64);
+            assert!(*transferred >= d.len() as u64);
+        }
+        other => panic!("{other:?}"),
+    }
+}
