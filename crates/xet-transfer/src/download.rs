@@ -191,11 +191,17 @@ impl DownloadSession {
         loop {
             attempt += 1;
             match self.download_once(file, out, &part, &log, range, use_cache).await {
-                Err(Error::Corrupt { what }) if attempt < 2 => {
+                Err(Error::Corrupt { what }) if use_cache => {
                     tracing::warn!(file = %file, %what, "download failed verification; retrying without cache");
                     let _ = std::fs::remove_file(&part);
                     let _ = std::fs::remove_file(&log);
                     use_cache = false;
+                }
+                // §9.4: a 403 from a transfer URL means its signature expired: ask
+                // for a fresh reconstruction; terms already written are kept
+                // (journaled) and not fetched again.
+                Err(Error::Unauthorized { status: 403, op, .. }) if attempt < 3 => {
+                    tracing::info!(%op, "transfer URL refused (expired?); refreshing the reconstruction");
                 }
                 Err(e @ Error::Corrupt { .. }) => {
                     let _ = std::fs::remove_file(&part);

@@ -285,6 +285,9 @@ async fn sessions_over_http_survive_faults() {
     mock.fault("fetch", Fault::Stall(Duration::from_secs(5)));
     let dl = DownloadSession::new(c.clone(), fast_config()).unwrap();
     assert_eq!(dl.download_bytes(&f.file_hash, None).await.unwrap(), d);
+    // An expired transfer URL (403) gets a fresh reconstruction.
+    mock.fault("fetch", Fault::Status(403));
+    assert_eq!(dl.download_bytes(&f.file_hash, None).await.unwrap(), d);
     // A corrupt body that still decodes is caught by the file hash and refetched.
     mock.fault("fetch", Fault::Corrupt);
     assert_eq!(dl.download_bytes(&f.file_hash, None).await.unwrap(), d);
