@@ -191,9 +191,38 @@ const READ_BLOCK: usize = 256 << 10;
 /// Blocks in flight between the two threads: bounds memory to `READ_BLOCK × this`.
 const BLOCKS_IN_FLIGHT: usize = 4;
 
+/// A zeroed byte buffer whose start is page-aligned.
+///
+/// Measured: the kernel's copy from the page cache into a buffer that is not
+/// page-aligned (as `malloc` returns for large sizes: page + 16 bytes) costs about four
+/// times more CPU (0.5 s instead of 0.13 s per GiB here), a third of `xet hash`'s time.
+pub(crate) struct AlignedBuf {
+    raw: Vec<u8>,
+    offset: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    const ALIGN: usize = 4096;
+
+    pub(crate) fn new(len: usize) -> Self {
+        let raw = vec![0u8; len + Self::ALIGN];
+        let offset = raw.as_ptr().align_offset(Self::ALIGN).min(Self::ALIGN);
+        AlignedBuf { raw, offset, len }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.raw[self.offset..self.offset + self.len]
+    }
+
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.raw[self.offset..self.offset + self.len]
+    }
+}
+
 /// A block read by the first thread, passed to the second.
 struct Block {
-    buf: Vec<u8>,
+    buf: AlignedBuf,
     len: usize,
     /// Chunk ends in the block, when the first thread found them.
     ends: Option<Vec<usize>>,
@@ -211,7 +240,7 @@ pub fn digest_reader<R: Read>(mut reader: R, with_sha256: bool) -> io::Result<Fi
     for _ in 0..BLOCKS_IN_FLIGHT {
         // Cannot fail: the receiver is alive and the channel has room.
         let _ = empty_tx.send(Block {
-            buf: vec![0; READ_BLOCK],
+            buf: AlignedBuf::new(READ_BLOCK),
             len: 0,
             ends: Some(Vec::new()),
         });
@@ -226,11 +255,11 @@ pub fn digest_reader<R: Read>(mut reader: R, with_sha256: bool) -> io::Result<Fi
                     Some(ends) => ends,
                     None => {
                         own_ends.clear();
-                        block_ends(&mut chunker, &block.buf[..block.len], &mut own_ends);
+                        block_ends(&mut chunker, &block.buf.as_slice()[..block.len], &mut own_ends);
                         &own_ends
                     }
                 };
-                hashes.update(&block.buf[..block.len], ends);
+                hashes.update(&block.buf.as_slice()[..block.len], ends);
                 block.ends.get_or_insert_with(Vec::new).clear();
                 // The reader may have stopped; then the block is just dropped.
                 let _ = empty_tx.send(block);
@@ -241,8 +270,8 @@ pub fn digest_reader<R: Read>(mut reader: R, with_sha256: bool) -> io::Result<Fi
         let mut chunker = Chunker::new();
         let read_result = (|| -> io::Result<()> {
             while let Ok(mut block) = empty_rx.recv() {
-                block.len = read_full(&mut reader, &mut block.buf)?;
-                let data = &block.buf[..block.len];
+                block.len = read_full(&mut reader, block.buf.as_mut_slice())?;
+                let data = &block.buf.as_slice()[..block.len];
                 match &mut sha {
                     Some(sha) => {
                         sha.update(data);

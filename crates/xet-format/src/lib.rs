@@ -8,11 +8,17 @@
 //! - [`chunker`]: gear-hash content-defined chunking (streaming, one-shot, parallel).
 //! - [`hash`]: chunk hashes, the Merkle aggregation (xorb and file hashes), term
 //!   verification hashes, keyed chunk hashes, SHA-256.
-//! - [`FileHasher`], [`digest_slice`], [`digest_reader`]: a whole file's chunks,
-//!   file hash, size and SHA-256 in one pass.
+//! - [`FileHasher`], [`digest_slice`], [`digest_reader`], [`digest_read_at`]: a whole
+//!   file's chunks, file hash, size and SHA-256 in one pass, on one or more threads.
+//! - [`xorb`]: chunk records with None / LZ4 / BG4+LZ4 compression, the
+//!   [`xorb::XorbBuilder`] with the official `auto` policy, the footer, and the
+//!   hardened readers a server ([`xorb::validate_xorb`]) and a downloader
+//!   ([`xorb::ChunkRecords`]) use.
 //! - [`shard`]: shards in upload and full form, the client's [`shard::ShardBuilder`],
 //!   the server's checks and keyed global-dedup responses.
 //! - [`lfs_pointer`]: Git LFS pointer files.
+//! - [`api`]: serde types of the CAS HTTP API's JSON bodies, shared by server and
+//!   client.
 //!
 //! ```
 //! let d = xet_format::digest_slice(b"hello world", true, 1);

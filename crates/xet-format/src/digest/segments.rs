@@ -48,7 +48,8 @@ const MIN_PARALLEL_LEN: u64 = 8 << 20;
 /// chunk ends at or after `stop`. Returns the chunks; the source's end (`len`) ends
 /// the last chunk.
 fn chunk_from<S: ReadAt + ?Sized>(src: &S, len: u64, start: u64, stop: u64) -> io::Result<Vec<HashedLength>> {
-    let mut buf = vec![0u8; BLOCK];
+    let mut aligned = super::AlignedBuf::new(BLOCK);
+    let buf = aligned.as_mut_slice();
     let mut chunker = Chunker::new();
     let mut hashes = ChunkHashes::default();
     let mut ends = Vec::new();
