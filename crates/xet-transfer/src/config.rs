@@ -73,7 +73,7 @@ impl Default for Config {
             compression: CompressionPolicy::Auto,
             upload_concurrency: 4,
             download_concurrency: 8,
-            upload_buffer_bytes: 160 << 20,
+            upload_buffer_bytes: 128 << 20,
             global_dedup: true,
             global_dedup_spacing: 256,
             compute_sha256: true,

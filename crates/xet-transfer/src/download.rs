@@ -26,12 +26,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::Semaphore;
 use xet_format::api::{ReconstructionV2, XorbMultiRangeFetch};
 use xet_format::chunker::Chunker;
 use xet_format::hash::{chunk_hash, file_hash, HashedLength};
-use xet_format::xorb::ChunkRecords;
+use xet_format::xorb::{ChunkRecords, CompressionScheme};
 use xet_format::MerkleHash;
 
 use crate::cache::ChunkCache;
@@ -532,8 +533,9 @@ fn rehash(f: &File, offset: u64, len: u64) -> std::io::Result<Vec<HashedLength>>
 }
 
 /// Decodes the chunk records in `raw` (whose first record is chunk `first`) and
-/// returns chunks `[cs, ce)`.
-fn decode_range(raw: &[u8], first: u32, cs: u32, ce: u32) -> Result<Vec<Vec<u8>>> {
+/// returns chunks `[cs, ce)`. Chunks stored uncompressed are slices of `raw`, not
+/// copies: incompressible data (most model weights) costs no decode at all.
+fn decode_range(raw: &Bytes, first: u32, cs: u32, ce: u32) -> Result<Vec<Bytes>> {
     let mut out = Vec::with_capacity((ce - cs) as usize);
     for (idx, rec) in (first..).zip(ChunkRecords::new(raw)) {
         if idx >= ce {
@@ -541,7 +543,13 @@ fn decode_range(raw: &[u8], first: u32, cs: u32, ce: u32) -> Result<Vec<Vec<u8>>
         }
         let rec = rec?;
         if idx >= cs {
-            out.push(rec.decode()?);
+            let stored = rec.header.scheme == CompressionScheme::None
+                && rec.payload.len() == rec.header.uncompressed_len as usize;
+            out.push(if stored {
+                raw.slice_ref(rec.payload)
+            } else {
+                Bytes::from(rec.decode()?)
+            });
         }
     }
     if out.len() != (ce - cs) as usize {
