@@ -297,7 +297,26 @@ impl UploadSession {
         // Reader + chunker + hasher on a blocking thread.
         let reader = tokio::task::spawn_blocking(move || -> Result<Option<[u8; 32]>> {
             let mut chunker = Chunker::new();
-            let mut sha = want_sha.then(Sha256Hasher::new);
+            // SHA-256 is sequential and as costly as chunking plus hashing: it gets
+            // its own thread, fed the same (shared, zero-copy) blocks.
+            let (sha_tx, sha_thread) = if want_sha {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(4);
+                let t = std::thread::spawn(move || {
+                    let mut h = Sha256Hasher::new();
+                    for b in rx {
+                        h.update(&b);
+                    }
+                    h.finish()
+                });
+                (Some(tx), Some(t))
+            } else {
+                (None, None)
+            };
+            let finish_sha = move |tx: Option<std::sync::mpsc::SyncSender<Bytes>>| {
+                drop(tx);
+                sha_thread.map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            };
+            let mut sha_tx = sha_tx;
             let mut partial = BytesMut::new();
             loop {
                 if cancel.is_cancelled() {
@@ -313,8 +332,10 @@ impl UploadSession {
                 };
                 block.truncate(n);
                 let block = block.freeze();
-                if let Some(s) = &mut sha {
-                    s.update(&block);
+                if let Some(tx) = &sha_tx {
+                    if tx.send(block.clone()).is_err() {
+                        sha_tx = None;
+                    }
                 }
                 let mut batch = Vec::new();
                 let mut pos = 0;
@@ -343,7 +364,7 @@ impl UploadSession {
                     }
                 }
                 if eof {
-                    return Ok(sha.map(Sha256Hasher::finish));
+                    return Ok(finish_sha(sha_tx));
                 }
             }
         });
