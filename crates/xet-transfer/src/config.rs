@@ -61,6 +61,10 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// Refresh a token this long before it expires (§11.3: at least 30 s).
     pub token_refresh_margin: Duration,
+    /// fsync each downloaded file before renaming it into place, so that not even
+    /// a power loss can leave a complete-looking file with missing data. Costs the
+    /// time to flush the file to disk.
+    pub sync_downloads: bool,
 }
 
 impl Default for Config {
@@ -81,6 +85,7 @@ impl Default for Config {
             stall_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(30),
             token_refresh_margin: Duration::from_secs(30),
+            sync_downloads: true,
         }
     }
 }
@@ -109,6 +114,7 @@ impl Config {
     /// | `HF_XET_DEDUPLICATION_GLOBAL_DEDUP_QUERY_ENABLED` | `true`/`false` |
     /// | `HF_XET_CLIENT_RETRY_MAX_ATTEMPTS` | attempts per call |
     /// | `HF_XET_CLIENT_STALL_TIMEOUT_SECS` | stall watchdog (ours; no official equivalent) |
+    /// | `HF_XET_SYNC_DOWNLOADS` | `false` skips the fsync before rename (ours) |
     ///
     /// Unparsable values are reported, not ignored.
     pub fn from_env() -> crate::Result<Self> {
@@ -172,6 +178,9 @@ impl Config {
             get("HF_XET_CLIENT_STALL_TIMEOUT_SECS"),
         )? {
             c.stall_timeout = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = get("HF_XET_SYNC_DOWNLOADS") {
+            c.sync_downloads = !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "no" | "off");
         }
         Ok(c)
     }

@@ -328,10 +328,12 @@ impl DownloadSession {
                 )));
             }
         }
-        shared
-            .file
-            .sync_all()
-            .map_err(|e| Error::io("syncing", part, e))?;
+        if self.config.sync_downloads {
+            shared
+                .file
+                .sync_all()
+                .map_err(|e| Error::io("syncing", part, e))?;
+        }
         std::fs::rename(part, out).map_err(|e| Error::io("renaming into place", out, e))?;
         let _ = std::fs::remove_file(log);
         Ok(DownloadReport {
