@@ -1,9 +1,12 @@
 //! The `xet` command-line tool: argument parsing and output over the project's
 //! libraries. Logic lives in the libraries; this file only wires it up.
 
+mod cache;
 mod chunk;
+mod download;
 mod hash;
 mod serve;
+mod upload;
 
 use std::process::ExitCode;
 
@@ -25,14 +28,39 @@ enum Command {
     Chunk(chunk::ChunkArgs),
     /// Run a Xet CAS server (the official client and ours can upload to it).
     Serve(Box<serve::ServeArgs>),
+    /// Upload files to a CAS server; prints each file's Xet hash, size and SHA-256.
+    Upload(upload::UploadArgs),
+    /// Download a file (or a byte range of it) by its Xet hash.
+    Download(download::DownloadArgs),
+    /// Show or clear the local chunk and shard caches.
+    Cache(cache::CacheArgs),
+}
+
+/// Runs an async command on a runtime made for it.
+fn block_on(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(fut)
 }
 
 fn main() -> ExitCode {
+    // Logs go to stderr, quiet unless RUST_LOG asks.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Hash(args) => hash::run(args),
         Command::Chunk(args) => chunk::run(args),
         Command::Serve(args) => serve::run(*args),
+        Command::Upload(args) => block_on(upload::run(args)),
+        Command::Download(args) => block_on(download::run(args)),
+        Command::Cache(args) => cache::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

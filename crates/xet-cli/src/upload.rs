@@ -1,0 +1,228 @@
+//! `xet upload PATH...`, and the CAS connection options shared by the transfer
+//! commands.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use xet_transfer::progress::{ProgressSink, ProgressUpdate};
+use xet_transfer::{Auth, Cas, Config, HttpCas, HubTokenRefresher, Sha256Source, UploadSession};
+
+/// How to reach a CAS: `--endpoint` (+ `--token`), or `--hub` + `--repo` (token
+/// from `HF_TOKEN`), or neither for the embedded local store.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CasArgs {
+    /// CAS server base URL, e.g. http://127.0.0.1:8080 (a `xet serve` or the Hub's CAS).
+    #[arg(long, conflicts_with = "hub")]
+    pub endpoint: Option<String>,
+    /// Bearer token for --endpoint (a CAS token, never refreshed).
+    #[arg(long, requires = "endpoint")]
+    pub token: Option<String>,
+    /// Hub-style server whose token endpoint issues (and refreshes) CAS tokens;
+    /// the user token comes from HF_TOKEN.
+    #[arg(long, requires = "repo")]
+    pub hub: Option<String>,
+    /// Repository for --hub: TYPE/NAMESPACE/NAME (TYPE = model, dataset or space).
+    #[arg(long)]
+    pub repo: Option<String>,
+    /// Revision for --hub (default: main).
+    #[arg(long)]
+    pub rev: Option<String>,
+}
+
+/// The `--endpoint` or `casUrl` made into a directory name, so each server gets
+/// its own caches: a shard cached from one server names xorbs another may lack.
+fn endpoint_tag(url: &str) -> String {
+    url.trim_end_matches('/')
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl CasArgs {
+    /// The CAS to talk to and the config with its per-server cache directory.
+    pub async fn connect(&self, write: bool) -> anyhow::Result<(Arc<dyn Cas>, Config)> {
+        let mut config = Config::from_env()?;
+        let root = config.cache_dir.clone();
+        let cas: HttpCas = if let Some(endpoint) = &self.endpoint {
+            let auth = match &self.token {
+                Some(t) => Auth::Static(t.clone()),
+                None => Auth::None,
+            };
+            HttpCas::new(endpoint, auth, &config)?
+        } else if let (Some(hub), Some(repo)) = (&self.hub, &self.repo) {
+            let hf_token = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty());
+            let refresher = HubTokenRefresher::new(hub, repo, self.rev.as_deref(), write, hf_token)?;
+            HttpCas::from_refresher(Arc::new(refresher), &config)
+                .await
+                .with_context(|| format!("getting a CAS token from {hub}"))?
+        } else {
+            bail!(
+                "no CAS server given: pass --endpoint URL (e.g. a `xet serve`) or --hub URL --repo TYPE/NAME \
+                 (the embedded local store is not available in this build yet)"
+            );
+        };
+        config.cache_dir = root.map(|r| r.join(endpoint_tag(cas.endpoint())));
+        Ok((Arc::new(cas), config))
+    }
+}
+
+/// Arguments of `xet upload`.
+#[derive(clap::Args)]
+pub struct UploadArgs {
+    /// Files to upload (all in one session: they dedup against each other).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    cas: CasArgs,
+    /// Print one JSON object with every file and the dedup metrics.
+    #[arg(long)]
+    json: bool,
+    /// Skip the SHA-256 (Storage Buckets do not need it; Git-backed repos do).
+    #[arg(long)]
+    no_sha256: bool,
+}
+
+/// Progress bars on a terminal, nothing otherwise.
+pub struct Bars {
+    bar: indicatif::ProgressBar,
+}
+
+impl Bars {
+    /// A byte-progress bar with `total` bytes, hidden when stderr is not a terminal.
+    pub fn new(total: Option<u64>, what: &str) -> Arc<Bars> {
+        use std::io::IsTerminal;
+        let bar = if std::io::stderr().is_terminal() {
+            let b = indicatif::ProgressBar::new(total.unwrap_or(0));
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            b.set_message(what.to_string());
+            b
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        Arc::new(Bars { bar })
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl ProgressSink for Bars {
+    fn update(&self, update: ProgressUpdate) {
+        if let ProgressUpdate::Total {
+            processed,
+            total,
+            transferred,
+            deduped,
+        } = update
+        {
+            if let Some(t) = total {
+                self.bar.set_length(t);
+            }
+            self.bar.set_position(processed);
+            if deduped > 0 {
+                self.bar.set_message(format!(
+                    "sent {} MiB, deduped {} MiB",
+                    transferred >> 20,
+                    deduped >> 20
+                ));
+            }
+        }
+    }
+}
+
+/// Runs `xet upload`.
+pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
+    let (cas, config) = args.cas.connect(true).await?;
+    let total: u64 = args
+        .paths
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let bars = Bars::new(Some(total), "uploading");
+    let session = Arc::new(UploadSession::new(cas, config)?.with_progress(bars.clone()));
+    let sha = if args.no_sha256 {
+        Sha256Source::Skip
+    } else {
+        Sha256Source::Compute
+    };
+    // Files are chunked concurrently (two at a time per core would only thrash).
+    let parallel = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 4);
+    let mut set = tokio::task::JoinSet::new();
+    let mut results = Vec::new();
+    for (i, p) in args.paths.iter().enumerate() {
+        if set.len() >= parallel {
+            if let Some(r) = set.join_next().await {
+                results.push(r??);
+            }
+        }
+        let s = session.clone();
+        let p = p.clone();
+        set.spawn(async move {
+            let f = s
+                .upload_file(&p, sha)
+                .await
+                .with_context(|| format!("uploading {}", p.display()))?;
+            anyhow::Ok((i, f))
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        results.push(r??);
+    }
+    let session = Arc::try_unwrap(session).map_err(|_| anyhow::anyhow!("upload tasks still running"))?;
+    let report = session.finish().await?;
+    bars.finish();
+    results.sort_by_key(|(i, _)| *i);
+    let hex = |d: &Option<[u8; 32]>| d.map(|d| xet_format::hash::hex(&d));
+    if args.json {
+        let files: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(_, f)| {
+                serde_json::json!({
+                    "path": f.name, "hash": f.file_hash.to_string(), "size": f.size,
+                    "sha256": hex(&f.sha256), "deduped_bytes": f.deduped_bytes, "new_bytes": f.new_bytes,
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "files": files,
+            "total_bytes": report.total_bytes,
+            "deduped_bytes": report.deduped_bytes,
+            "new_bytes": report.new_bytes,
+            "xorbs_uploaded": report.xorbs_uploaded,
+            "xorb_bytes_uploaded": report.xorb_bytes_uploaded,
+            "shards_uploaded": report.shards_uploaded,
+            "dedup_queries": report.dedup_queries,
+            "dedup_query_hits": report.dedup_query_hits,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for (_, f) in &results {
+            // Same layout as `xet hash`.
+            println!(
+                "{}  {}  {}  {}",
+                f.file_hash,
+                f.size,
+                hex(&f.sha256).unwrap_or_else(|| "-".into()),
+                f.name
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! `xet upload`, `xet download` and `xet cache` against a CAS over HTTP on loopback
+//! (`xet_transfer::testing::serve`, an in-memory CAS speaking the official
+//! client's routes), with the caches in a temporary HF_XET_CACHE.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use crate::support::{xet_bin, xet_ok, Rng, TempDir};
+
+fn server() -> (tokio::runtime::Runtime, String) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cas = Arc::new(xet_transfer::testing::MemoryCas::new());
+    let base = rt.block_on(xet_transfer::testing::serve(cas)).unwrap();
+    (rt, base)
+}
+
+fn xet_in(cache: &Path, args: &[&str]) -> Output {
+    Command::new(xet_bin())
+        .args(args)
+        .env("HF_XET_CACHE", cache)
+        .env("HF_TOKEN", "user-token")
+        .output()
+        .expect("running xet")
+}
+
+fn ok(cache: &Path, args: &[&str]) -> String {
+    let out = xet_in(cache, args);
+    assert!(
+        out.status.success(),
+        "xet {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn upload_then_download_whole_and_ranges() {
+    let (_rt, base) = server();
+    let dir = TempDir::new("xfer");
+    let cache = dir.path().join("cache");
+    let mut rng = Rng::new(7);
+    let files = [
+        ("empty", vec![]),
+        ("tiny", b"a".to_vec()),
+        ("big", rng.bytes(3 << 20)),
+    ];
+    let mut paths = Vec::new();
+    for (n, d) in &files {
+        let p = dir.path().join(n);
+        std::fs::write(&p, d).unwrap();
+        paths.push(p.display().to_string());
+    }
+    let mut args = vec!["upload", "--endpoint", &base];
+    args.extend(paths.iter().map(String::as_str));
+    let out = ok(&cache, &args);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    for (line, p) in lines.iter().zip(&paths) {
+        // Same hash, size and SHA-256 as `xet hash`.
+        assert_eq!(line.trim(), xet_ok(&["hash", p]).trim());
+    }
+    for (line, (n, d)) in lines.iter().zip(&files) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let out = dir.path().join(format!("{n}.out"));
+        let spec = format!("{}:{}", f[0], f[1]);
+        ok(
+            &cache,
+            &[
+                "download",
+                &spec,
+                "-o",
+                out.to_str().unwrap(),
+                "--endpoint",
+                &base,
+            ],
+        );
+        assert_eq!(&std::fs::read(&out).unwrap(), d, "{n}");
+        if d.len() > 10 {
+            let out = dir.path().join(format!("{n}.range"));
+            ok(
+                &cache,
+                &[
+                    "download",
+                    f[0],
+                    "-o",
+                    out.to_str().unwrap(),
+                    "--range",
+                    "5-100000",
+                    "--endpoint",
+                    &base,
+                ],
+            );
+            assert_eq!(std::fs::read(&out).unwrap(), d[5..=100_000]);
+        }
+    }
+    // A wrong size is an error.
+    let f: Vec<&str> = lines[2].split_whitespace().collect();
+    let bad = format!("{}:{}", f[0], 5);
+    let out = xet_in(
+        &cache,
+        &[
+            "download",
+            &bad,
+            "-o",
+            dir.path().join("x").to_str().unwrap(),
+            "--endpoint",
+            &base,
+        ],
+    );
+    assert!(!out.status.success());
+    // The chunk cache was filled; stats see it; clear empties it.
+    let stats: serde_json::Value = serde_json::from_str(&ok(&cache, &["cache", "stats", "--json"])).unwrap();
+    let servers = stats["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 1);
+    assert!(servers[0]["chunk_bytes"].as_u64().unwrap() > 0);
+    assert!(servers[0]["shard_entries"].as_u64().unwrap() >= 1);
+    ok(&cache, &["cache", "clear"]);
+    let stats: serde_json::Value = serde_json::from_str(&ok(&cache, &["cache", "stats", "--json"])).unwrap();
+    assert_eq!(stats["servers"][0]["chunk_bytes"].as_u64(), Some(0));
+}
+
+#[test]
+fn upload_json_reports_dedup_and_hub_tokens_work() {
+    let (_rt, base) = server();
+    let dir = TempDir::new("xfer-json");
+    let cache = dir.path().join("cache");
+    let mut rng = Rng::new(8);
+    let a = rng.bytes(4 << 20);
+    let mut b = a.clone();
+    b.splice(2_000_000..2_000_000, *b"edit");
+    std::fs::write(dir.path().join("a"), &a).unwrap();
+    std::fs::write(dir.path().join("b"), &b).unwrap();
+    let pa = dir.path().join("a").display().to_string();
+    let pb = dir.path().join("b").display().to_string();
+    // Through the Hub-style token endpoint (--hub/--repo, HF_TOKEN).
+    let out = ok(
+        &cache,
+        &[
+            "upload",
+            "--hub",
+            &base,
+            "--repo",
+            "dataset/acme/data",
+            "--json",
+            &pa,
+            &pb,
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["files"].as_array().unwrap().len(), 2);
+    let deduped = v["deduped_bytes"].as_u64().unwrap();
+    assert!(deduped > (b.len() as u64) * 19 / 20, "{out}");
+    assert_eq!(v["shards_uploaded"].as_u64(), Some(1));
+    let hash = v["files"][1]["hash"].as_str().unwrap();
+    let out_path = dir.path().join("b.out");
+    ok(
+        &cache,
+        &[
+            "download",
+            hash,
+            "-o",
+            out_path.to_str().unwrap(),
+            "--hub",
+            &base,
+            "--repo",
+            "dataset/acme/data",
+        ],
+    );
+    assert_eq!(std::fs::read(&out_path).unwrap(), b);
+}
+
+#[test]
+fn no_server_is_a_clear_error() {
+    let dir = TempDir::new("xfer-none");
+    std::fs::write(dir.path().join("a"), b"x").unwrap();
+    let out = xet_in(dir.path(), &["upload", dir.path().join("a").to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--endpoint"));
+    // A server that is not there: a connection error, not a hang.
+    let out = xet_in(
+        dir.path(),
+        &[
+            "download",
+            &"0".repeat(63),
+            "-o",
+            "x",
+            "--endpoint",
+            "http://127.0.0.1:9",
+        ],
+    );
+    assert!(!out.status.success());
+}

@@ -1,0 +1,48 @@
+#!/bin/bash
+# Side-by-side whole-process timings of `xet` and the official client (hf-xet 1.8.0)
+# on one fresh in-memory CAS server per client (examples/serve_memory.rs).
+# Needs in $BENCH_DIR (default /tmp/bench): big.bin = first 2^30 bytes of the vector
+# stream (`cargo run --release -p xet-format --example xorshift -- 1073741824`) and
+# edited.bin = big.bin with 20 bytes inserted at offset 500,000,000. Build first:
+#   cargo build --release -p xet-cli && cargo build --release -p xet-transfer --features testing --example serve_memory
+set -e
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "${BENCH_DIR:-/tmp/bench}"
+XET=$ROOT/target/release/xet
+SERVE=$ROOT/target/release/examples/serve_memory
+export HF_XET_TELEMETRY_ENABLED=false
+start() { $SERVE > url.txt & SPID=$!; sleep 0.5; URL=$(cat url.txt); }
+stop() { kill $SPID; wait $SPID 2>/dev/null || true; }
+t() { grep -E "Elapsed" $1 | awk '{print $NF}'; }
+r() { grep -E "Maximum resident" $1 | awk '{print $NF}'; }
+# ours
+start
+rm -rf c1; export HF_XET_CACHE=$PWD/c1
+/usr/bin/time -v $XET upload --endpoint $URL big.bin > o.txt 2> o-up.time
+H=$(awk '{print $1}' o.txt)
+rm -f out1; /usr/bin/time -v $XET download $H -o out1 --endpoint $URL 2> o-cold.time
+rm -f out1; /usr/bin/time -v $XET download $H -o out1 --endpoint $URL 2> o-warm.time
+rm -f out1; HF_XET_SYNC_DOWNLOADS=false /usr/bin/time -v $XET download $H -o out1 --endpoint $URL 2> o-warmnosync.time
+cmp out1 big.bin
+/usr/bin/time -v $XET upload --endpoint $URL edited.bin > o2.txt 2> o-edit.time
+stop
+# theirs
+start
+rm -rf c2; export HF_XET_CACHE=$PWD/c2 HF_XET_CHUNK_CACHE_SIZE_BYTES=10000000000
+/usr/bin/time -v python3 -c "
+import sys, hf_xet
+i = hf_xet.upload_files(['big.bin'], sys.argv[1], ('t', 4000000000), None, None, 'model')
+print(i[0].hash)" $URL > t.txt 2> t-up.time
+H=$(cat t.txt)
+DL="import sys, hf_xet; hf_xet.download_files([hf_xet.PyXetDownloadInfo('out2', sys.argv[2], 1073741824)], sys.argv[1], ('t', 4000000000), None, None)"
+rm -f out2; /usr/bin/time -v python3 -c "$DL" $URL $H 2> t-cold.time
+rm -f out2; /usr/bin/time -v python3 -c "$DL" $URL $H 2> t-warm.time
+cmp out2 big.bin
+/usr/bin/time -v python3 -c "
+import sys, hf_xet
+i = hf_xet.upload_files(['edited.bin'], sys.argv[1], ('t', 4000000000), None, None, 'model')
+print(i[0].hash)" $URL > t2.txt 2> t-edit.time
+stop
+printf "%-22s %10s %10s %12s %12s\n" step ours_s theirs_s ours_rss_kB theirs_rss_kB
+cp t-warm.time t-warmnosync.time
+for s in up cold warm warmnosync edit; do printf "%-22s %10s %10s %12s %12s\n" $s $(t o-$s.time) $(t t-$s.time) $(r o-$s.time) $(r t-$s.time); done

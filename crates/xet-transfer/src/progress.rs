@@ -1,0 +1,58 @@
+//! Progress reporting: the sessions call a [`ProgressSink`] with totals and per-file
+//! updates; the CLI draws bars from them, a library user may log them or ignore them.
+
+use std::sync::Arc;
+
+/// One progress report. Counters are cumulative (not deltas) so a sink can simply
+/// display the latest value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProgressUpdate {
+    /// A file's counters changed.
+    File {
+        /// Index of the file in the session, in the order files were added.
+        index: usize,
+        /// The file's name as given by the caller.
+        name: String,
+        /// Bytes read and chunked (upload) or written (download) so far.
+        processed: u64,
+        /// The file's total size, when known.
+        total: Option<u64>,
+        /// Bytes of this file found already stored (upload only).
+        deduped: u64,
+    },
+    /// The session's totals changed.
+    Total {
+        /// Bytes processed over all files.
+        processed: u64,
+        /// Total bytes to process, when known.
+        total: Option<u64>,
+        /// Bytes sent or received over the network so far.
+        transferred: u64,
+        /// Bytes found already stored and not sent (upload only).
+        deduped: u64,
+    },
+}
+
+/// Receives progress reports. Called from worker tasks: keep it cheap and
+/// non-blocking.
+pub trait ProgressSink: Send + Sync {
+    /// One update.
+    fn update(&self, update: ProgressUpdate);
+}
+
+/// A sink that drops everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+
+impl ProgressSink for NoProgress {
+    fn update(&self, _: ProgressUpdate) {}
+}
+
+impl<F: Fn(ProgressUpdate) + Send + Sync> ProgressSink for F {
+    fn update(&self, update: ProgressUpdate) {
+        self(update)
+    }
+}
+
+/// Shared handle to a sink.
+pub type SharedProgress = Arc<dyn ProgressSink>;

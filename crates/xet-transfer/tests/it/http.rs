@@ -1,0 +1,325 @@
+//! `HttpCas` against the mock: routes, fallbacks, retries and faults.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use xet_format::api::XorbMultiRangeFetch;
+use xet_format::MerkleHash;
+use xet_transfer::{Auth, Cas, CasToken, Config, Error, HttpCas, RetryConfig};
+
+use crate::mock::{Fault, Mock};
+
+fn fast_config() -> Config {
+    Config {
+        retry: RetryConfig {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_secs(3),
+        },
+        stall_timeout: Duration::from_millis(500),
+        ..Config::default()
+    }
+}
+
+fn h(n: u8) -> MerkleHash {
+    MerkleHash::from_bytes([n; 32])
+}
+
+async fn cas(mock: &Mock) -> HttpCas {
+    HttpCas::new(&mock.base, Auth::None, &fast_config()).unwrap()
+}
+
+#[tokio::test]
+async fn xorb_upload_through_grants_then_exists() {
+    let mock = Mock::start().await;
+    let c = cas(&mock).await;
+    let body = Bytes::from_static(b"xorb bytes");
+    assert!(c.put_xorb(&h(1), body.clone()).await.unwrap());
+    assert_eq!(mock.state.lock().unwrap().xorbs[&h(1).to_string()], body);
+    assert!(!c.put_xorb(&h(1), body).await.unwrap());
+    assert_eq!(mock.count("POST /v1/xorb-grants"), 2);
+    assert_eq!(mock.count("PUT /uploads"), 1);
+    assert_eq!(mock.count("POST /v1/xorb-commits"), 1);
+}
+
+#[tokio::test]
+async fn falls_back_to_v1_routes_on_older_servers() {
+    let mock = Mock::start().await;
+    mock.state.lock().unwrap().missing = vec!["grant", "v2shards", "v2recon"];
+    let c = cas(&mock).await;
+    assert!(c.put_xorb(&h(1), Bytes::from_static(b"x")).await.unwrap());
+    assert!(c.put_xorb(&h(2), Bytes::from_static(b"y")).await.unwrap());
+    // The missing grant route is asked once, then remembered.
+    assert_eq!(mock.count("POST /v1/xorb-grants"), 1);
+    assert_eq!(mock.count("POST /v1/xorbs"), 2);
+    assert!(c.put_shard(Bytes::from_static(b"shard")).await.unwrap());
+    assert_eq!(mock.count("POST /v1/shards"), 1);
+    recon_fixture(&mock);
+    let r = c.reconstruction(&h(9), None).await.unwrap();
+    assert_eq!(r.terms.len(), 1);
+    let ranges: usize = r.xorbs[&h(1)].iter().map(|f| f.ranges.len()).sum();
+    assert_eq!(ranges, 2, "v1 fetch_info became ranges");
+}
+
+#[tokio::test]
+async fn shard_upload_reads_ndjson_to_result() {
+    let mock = Mock::start().await;
+    let c = cas(&mock).await;
+    assert!(c.put_shard(Bytes::from_static(b"shard")).await.unwrap());
+    assert_eq!(mock.count("POST /v2/shards"), 1);
+    assert_eq!(mock.state.lock().unwrap().shards.len(), 1);
+}
+
+fn recon_fixture(mock: &Mock) {
+    let x = h(1).to_string();
+    mock.state
+        .lock()
+        .unwrap()
+        .xorbs
+        .insert(x.clone(), Bytes::from_static(b"0123456789abcdef"));
+    let json = format!(
+        r#"{{"offset_into_first_range":0,"terms":[{{"hash":"{x}","unpacked_length":10,"range":{{"start":0,"end":2}}}}],
+        "xorbs":{{"{x}":[{{"url":"{{url}}/fetch/{x}","ranges":[{{"chunks":{{"start":0,"end":1}},"bytes":{{"start":0,"end":3}}}},{{"chunks":{{"start":1,"end":2}},"bytes":{{"start":8,"end":11}}}}]}}]}}}}"#
+    );
+    mock.state.lock().unwrap().recon.insert(h(9).to_string(), json);
+}
+
+#[tokio::test]
+async fn reconstruction_and_multirange_fetch() {
+    let mock = Mock::start().await;
+    recon_fixture(&mock);
+    let c = cas(&mock).await;
+    let r = c.reconstruction(&h(9), None).await.unwrap();
+    let fetch: &XorbMultiRangeFetch = &r.xorbs[&h(1)][0];
+    let parts = c.fetch_ranges(&h(1), fetch).await.unwrap();
+    assert_eq!(
+        parts,
+        vec![Bytes::from_static(b"0123"), Bytes::from_static(b"89ab")]
+    );
+    match c.reconstruction(&h(8), None).await {
+        Err(Error::NotFound { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn retries_5xx_and_429_with_retry_after() {
+    let mock = Mock::start().await;
+    recon_fixture(&mock);
+    let c = cas(&mock).await;
+    mock.fault("recon", Fault::Status(503));
+    mock.fault("recon", Fault::Status(500));
+    c.reconstruction(&h(9), None).await.unwrap();
+    mock.fault("recon", Fault::TooMany(1));
+    let t = Instant::now();
+    c.reconstruction(&h(9), None).await.unwrap();
+    assert!(t.elapsed() >= Duration::from_secs(1), "Retry-After honoured");
+    // 4xx is final.
+    mock.fault("xorb", Fault::Status(400));
+    mock.state.lock().unwrap().missing = vec!["grant"];
+    match c.put_xorb(&h(3), Bytes::from_static(b"z")).await {
+        Err(Error::Rejected { status: 400, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn gives_up_clearly_after_the_retry_budget() {
+    let mock = Mock::start().await;
+    recon_fixture(&mock);
+    let c = cas(&mock).await;
+    for _ in 0..10 {
+        mock.fault("recon", Fault::Status(502));
+    }
+    match c.reconstruction(&h(9), None).await {
+        Err(e @ Error::Server { status: 502, .. }) => assert!(e.is_retryable()),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(mock.count("GET /v2/reconstructions"), 4);
+}
+
+#[tokio::test]
+async fn stall_watchdog_retries_then_fails_clearly() {
+    let mock = Mock::start().await;
+    recon_fixture(&mock);
+    let c = cas(&mock).await;
+    mock.fault("recon", Fault::Stall(Duration::from_secs(3)));
+    let t = Instant::now();
+    c.reconstruction(&h(9), None).await.unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "the stalled attempt was abandoned"
+    );
+    for _ in 0..4 {
+        mock.fault("fetch", Fault::Stall(Duration::from_secs(30)));
+    }
+    let r = c.reconstruction(&h(9), None).await.unwrap();
+    let t = Instant::now();
+    match c.fetch_ranges(&h(1), &r.xorbs[&h(1)][0]).await {
+        Err(Error::Stalled { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(t.elapsed() < Duration::from_secs(10), "never a hang");
+}
+
+#[tokio::test]
+async fn truncated_range_is_detected_and_refetched() {
+    let mock = Mock::start().await;
+    recon_fixture(&mock);
+    let c = cas(&mock).await;
+    let r = c.reconstruction(&h(9), None).await.unwrap();
+    let mut single = r.xorbs[&h(1)][0].clone();
+    single.ranges.truncate(1);
+    mock.fault("fetch", Fault::Truncate);
+    let parts = c.fetch_ranges(&h(1), &single).await.unwrap();
+    assert_eq!(parts, vec![Bytes::from_static(b"0123")]);
+    assert_eq!(mock.count("GET /fetch"), 2);
+    mock.fault("fetch", Fault::Truncate);
+    let parts = c.fetch_ranges(&h(1), &r.xorbs[&h(1)][0]).await.unwrap();
+    assert_eq!(parts[1], Bytes::from_static(b"89ab"));
+}
+
+#[tokio::test]
+async fn expired_token_is_refreshed_mid_transfer() {
+    let mock = Mock::start().await;
+    recon_fixture(&mock);
+    let issued = Arc::new(AtomicU32::new(0));
+    let (st, iss) = (mock.state.clone(), issued.clone());
+    let refresher = move || {
+        let n = iss.fetch_add(1, Ordering::SeqCst);
+        let tok = format!("tok{n}");
+        // The server accepts only the newest token: older ones have "expired".
+        st.lock().unwrap().tokens = vec![tok.clone()];
+        async move {
+            Ok(CasToken {
+                token: tok,
+                expires_at: Some(u64::MAX / 2),
+                cas_url: None,
+            })
+        }
+    };
+    let c = HttpCas::new(
+        &mock.base,
+        Auth::Refreshing {
+            refresher: Arc::new(refresher),
+            initial: None,
+        },
+        &fast_config(),
+    )
+    .unwrap();
+    c.reconstruction(&h(9), None).await.unwrap();
+    assert_eq!(issued.load(Ordering::SeqCst), 1);
+    // The server forgets the token (expiry): the next call gets 401, refreshes, succeeds.
+    mock.state.lock().unwrap().tokens = vec!["someone-else".into()];
+    assert!(c.put_xorb(&h(5), Bytes::from_static(b"data")).await.unwrap());
+    assert_eq!(issued.load(Ordering::SeqCst), 2);
+    // A static token that the server refuses is a clear error.
+    let c2 = HttpCas::new(&mock.base, Auth::Static("bad".into()), &fast_config()).unwrap();
+    match c2.reconstruction(&h(9), None).await {
+        Err(Error::Unauthorized { status: 401, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn dedup_query_hit_and_miss() {
+    let mock = Mock::start().await;
+    mock.state
+        .lock()
+        .unwrap()
+        .dedup
+        .insert(h(4).to_string(), Bytes::from_static(b"shard!"));
+    let c = cas(&mock).await;
+    assert_eq!(
+        c.query_dedup(&h(4)).await.unwrap(),
+        Some(Bytes::from_static(b"shard!"))
+    );
+    assert_eq!(c.query_dedup(&h(5)).await.unwrap(), None);
+    assert_eq!(mock.count("GET /v1/chunks/default/"), 2);
+}
+
+#[tokio::test]
+async fn server_down_is_a_connection_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let c = HttpCas::new(&base, Auth::None, &fast_config()).unwrap();
+    match c.reconstruction(&h(1), None).await {
+        Err(e @ Error::Connection { .. }) => assert!(e.is_retryable()),
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn backed() -> (Mock, Arc<HttpCas>) {
+    let (mock, _) = Mock::with_backend().await;
+    let c = Arc::new(HttpCas::new(&mock.base, Auth::None, &fast_config()).unwrap());
+    (mock, c)
+}
+
+#[tokio::test]
+async fn conformance_on_http_cas() {
+    let (_mock, c) = backed().await;
+    xet_transfer::testing::conformance::run_all(c).await;
+}
+
+#[tokio::test]
+async fn sessions_over_http_survive_faults() {
+    use xet_transfer::{DownloadSession, Sha256Source, UploadSession};
+    let (mock, c) = backed().await;
+    let d = crate::support::data(3 << 20, 21);
+    // Mid-upload: the xorb commit fails twice (server restarting), the shard once.
+    mock.fault("commit", Fault::Status(503));
+    mock.fault("commit", Fault::Status(502));
+    mock.fault("shard", Fault::Status(500));
+    let s = UploadSession::new(c.clone(), fast_config()).unwrap();
+    let f = s
+        .upload_bytes("f", Bytes::from(d.clone()), Sha256Source::Compute)
+        .await
+        .unwrap();
+    s.finish().await.unwrap();
+    // Mid-download: a 503, a truncated range, a corrupt range, a stall.
+    mock.fault("fetch", Fault::Status(503));
+    mock.fault("fetch", Fault::Truncate);
+    mock.fault("fetch", Fault::Stall(Duration::from_secs(5)));
+    let dl = DownloadSession::new(c.clone(), fast_config()).unwrap();
+    assert_eq!(dl.download_bytes(&f.file_hash, None).await.unwrap(), d);
+    // An expired transfer URL (403) gets a fresh reconstruction.
+    mock.fault("fetch", Fault::Status(403));
+    assert_eq!(dl.download_bytes(&f.file_hash, None).await.unwrap(), d);
+    // A corrupt body that still decodes is caught by the file hash and refetched.
+    mock.fault("fetch", Fault::Corrupt);
+    assert_eq!(dl.download_bytes(&f.file_hash, None).await.unwrap(), d);
+    // Ranges go through the HTTP Range header of the reconstruction.
+    assert_eq!(
+        dl.download_bytes(&f.file_hash, Some((100, 2_000_000)))
+            .await
+            .unwrap(),
+        d[100..=2_000_000]
+    );
+}
+
+#[tokio::test]
+async fn server_gone_mid_download_fails_clearly_without_output() {
+    use xet_transfer::{DownloadSession, Sha256Source, UploadSession};
+    let (mock, c) = backed().await;
+    let d = crate::support::data(1 << 20, 22);
+    let s = UploadSession::new(c.clone(), fast_config()).unwrap();
+    let f = s
+        .upload_bytes("f", Bytes::from(d), Sha256Source::Compute)
+        .await
+        .unwrap();
+    s.finish().await.unwrap();
+    for _ in 0..10 {
+        mock.fault("fetch", Fault::Status(503));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let dl = DownloadSession::new(c, fast_config()).unwrap();
+    match dl.download_to_path(&f.file_hash, &out, None).await {
+        Err(Error::Server { status: 503, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(!out.exists());
+}

@@ -1,0 +1,318 @@
+//! Upload sessions against the in-memory CAS: vectors byte for byte, dedup levels,
+//! many files, memory bounds.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use xet_transfer::testing::{conformance, MemoryCas};
+use xet_transfer::{Cas, CompressionPolicy, Config, DownloadSession, Sha256Source, UploadSession};
+
+use crate::support::{data, vector, vector_json};
+
+fn no_cache() -> Config {
+    Config::default()
+}
+
+#[tokio::test]
+async fn conformance_on_memory_cas() {
+    conformance::run_all(Arc::new(MemoryCas::new())).await;
+}
+
+/// Our upload of each vector input sends exactly the official client's xorb body
+/// (`auto` policy) and upload shard.
+#[tokio::test]
+async fn vectors_upload_byte_identical() {
+    let index = vector_json("index.json");
+    let names: Vec<String> = index["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v["name"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert!(names.len() >= 5, "{names:?}");
+    for name in names {
+        let meta = vector_json(&format!("{name}.json"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("{name}.input.bin"));
+        std::fs::write(&path, vector(&format!("{name}.input.bin"))).unwrap();
+        let cas = Arc::new(MemoryCas::new());
+        let config = Config {
+            compression: CompressionPolicy::Auto,
+            ..no_cache()
+        };
+        let s = UploadSession::new(cas.clone(), config).unwrap();
+        let f = s.upload_file(&path, Sha256Source::Compute).await.unwrap();
+        let report = s.finish().await.unwrap();
+        assert_eq!(
+            f.file_hash.to_string(),
+            meta["file_hash"].as_str().unwrap(),
+            "{name}"
+        );
+        let shards = cas.shards();
+        assert_eq!(shards.len(), 1, "{name}");
+        assert_eq!(
+            shards[0].to_upload_bytes().unwrap(),
+            vector(&format!("{name}.shard.upload.bin")),
+            "{name}: upload shard"
+        );
+        if meta["xorb"].is_object() {
+            let auto = &meta["xorb"]["serialized"]["auto"];
+            let full = vector(auto["file"].as_str().unwrap());
+            let end = auto["footer_start"].as_u64().unwrap() as usize;
+            let xh = meta["xorb"]["hash"].as_str().unwrap().parse().unwrap();
+            assert_eq!(cas.xorb(&xh).unwrap(), full[..end], "{name}: xorb body");
+            assert_eq!(report.xorbs_uploaded, 1, "{name}");
+        } else {
+            assert_eq!(report.xorbs_uploaded, 0, "{name}");
+        }
+        // And it comes back.
+        let out = dir.path().join("out");
+        let dl = DownloadSession::new(cas.clone(), no_cache()).unwrap();
+        dl.download_to_path(&f.file_hash, &out, None).await.unwrap();
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            vector(&format!("{name}.input.bin")),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn many_files_one_session_share_xorbs_and_one_shard() {
+    let cas = Arc::new(MemoryCas::new());
+    let s = Arc::new(UploadSession::new(cas.clone(), no_cache()).unwrap());
+    let inputs: Vec<Vec<u8>> = (0..12)
+        .map(|i| data(i * 37_000 + (i % 3), i as u64 + 5))
+        .collect();
+    let mut handles = Vec::new();
+    for (i, d) in inputs.iter().enumerate() {
+        let s = s.clone();
+        let d = Bytes::from(d.clone());
+        handles.push(tokio::spawn(async move {
+            s.upload_bytes(format!("f{i}"), d, Sha256Source::Compute)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut files = Vec::new();
+    for h in handles {
+        files.push(h.await.unwrap());
+    }
+    let report = Arc::try_unwrap(s).unwrap().finish().await.unwrap();
+    assert_eq!(report.files.len(), 12);
+    assert_eq!(report.shards_uploaded, 1);
+    assert_eq!(report.xorbs_uploaded, 1, "small files share one xorb");
+    let dl = DownloadSession::new(cas.clone(), no_cache()).unwrap();
+    for (f, d) in files.iter().zip(&inputs) {
+        assert_eq!(f.size, d.len() as u64);
+        assert_eq!(f.sha256, Some(xet_format::hash::sha256(d)));
+        assert_eq!(&dl.download_bytes(&f.file_hash, None).await.unwrap(), d);
+    }
+}
+
+/// A copy with a few inserted bytes, uploaded in the same session, sends < 5% again.
+#[tokio::test]
+async fn session_dedup_of_an_edited_copy() {
+    let cas = Arc::new(MemoryCas::new());
+    let original = data(8 << 20, 77);
+    let mut edited = original.clone();
+    edited.splice(3_000_000..3_000_000, b"a few inserted bytes".iter().copied());
+    let s = UploadSession::new(cas.clone(), no_cache()).unwrap();
+    s.upload_bytes("orig", Bytes::from(original.clone()), Sha256Source::Compute)
+        .await
+        .unwrap();
+    let before = cas.calls.xorb_bytes.load(Ordering::Relaxed);
+    let e = s
+        .upload_bytes("edit", Bytes::from(edited.clone()), Sha256Source::Compute)
+        .await
+        .unwrap();
+    let report = s.finish().await.unwrap();
+    let sent = cas.calls.xorb_bytes.load(Ordering::Relaxed) - before;
+    assert!(
+        e.new_bytes * 20 < edited.len() as u64,
+        "new bytes {}",
+        e.new_bytes
+    );
+    assert!(e.deduped_bytes > edited.len() as u64 * 19 / 20);
+    assert!(
+        report.xorb_bytes_uploaded < (original.len() + original.len() / 20) as u64,
+        "sent {sent}"
+    );
+    let dl = DownloadSession::new(cas, no_cache()).unwrap();
+    assert_eq!(dl.download_bytes(&e.file_hash, None).await.unwrap(), edited);
+}
+
+/// Second session, same machine: the shard cache finds the chunks without asking
+/// the server.
+#[tokio::test]
+async fn shard_cache_dedup_across_sessions() {
+    let cas = Arc::new(MemoryCas::new());
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        global_dedup: false,
+        ..Config::with_cache_dir(dir.path())
+    };
+    let original = data(4 << 20, 78);
+    let mut edited = original.clone();
+    edited.splice(1_000_000..1_000_000, *b"xyz");
+    let s = UploadSession::new(cas.clone(), config.clone()).unwrap();
+    s.upload_bytes("orig", Bytes::from(original), Sha256Source::Compute)
+        .await
+        .unwrap();
+    s.finish().await.unwrap();
+    let s = UploadSession::new(cas.clone(), config).unwrap();
+    let e = s
+        .upload_bytes("edit", Bytes::from(edited.clone()), Sha256Source::Compute)
+        .await
+        .unwrap();
+    let report = s.finish().await.unwrap();
+    assert_eq!(report.dedup_queries, 0);
+    assert!(
+        e.new_bytes * 20 < edited.len() as u64,
+        "new bytes {}",
+        e.new_bytes
+    );
+    let dl = DownloadSession::new(cas, Config::default()).unwrap();
+    assert_eq!(dl.download_bytes(&e.file_hash, None).await.unwrap(), edited);
+}
+
+/// No cache: the global-dedup query (keyed answer, §8.3) finds the first chunk's
+/// xorb and the rest of the file follows from that shard.
+#[tokio::test]
+async fn global_dedup_with_keyed_answers() {
+    let cas = Arc::new(MemoryCas::with_dedup_key([42; 32]));
+    let original = data(4 << 20, 79);
+    let mut edited = original.clone();
+    edited.splice(2_000_000..2_000_000, *b"inserted");
+    let s = UploadSession::new(cas.clone(), no_cache()).unwrap();
+    s.upload_bytes("orig", Bytes::from(original), Sha256Source::Compute)
+        .await
+        .unwrap();
+    s.finish().await.unwrap();
+    let s = UploadSession::new(cas.clone(), no_cache()).unwrap();
+    let e = s
+        .upload_bytes("edit", Bytes::from(edited.clone()), Sha256Source::Compute)
+        .await
+        .unwrap();
+    let report = s.finish().await.unwrap();
+    assert!(report.dedup_query_hits >= 1, "{report:?}");
+    assert!(
+        e.new_bytes * 20 < edited.len() as u64,
+        "new bytes {}",
+        e.new_bytes
+    );
+    let dl = DownloadSession::new(cas, no_cache()).unwrap();
+    assert_eq!(dl.download_bytes(&e.file_hash, None).await.unwrap(), edited);
+}
+
+#[tokio::test]
+async fn sha256_skip_and_given() {
+    let cas = Arc::new(MemoryCas::new());
+    let s = UploadSession::new(cas.clone(), no_cache()).unwrap();
+    let a = s
+        .upload_bytes("a", Bytes::from_static(b"aaaa"), Sha256Source::Skip)
+        .await
+        .unwrap();
+    let b = s
+        .upload_bytes("b", Bytes::from_static(b"bbbb"), Sha256Source::Given([3; 32]))
+        .await
+        .unwrap();
+    s.finish().await.unwrap();
+    assert_eq!(a.sha256, None);
+    assert_eq!(b.sha256, Some([3; 32]));
+    let shard = &cas.shards()[0];
+    let fa = shard.files.iter().find(|f| f.file_hash == a.file_hash).unwrap();
+    assert!(fa.sha256.is_none());
+}
+
+/// Memory stays bounded: a budget smaller than the data still completes, with
+/// several xorbs.
+#[tokio::test]
+async fn large_upload_cuts_xorbs_within_limits() {
+    let cas = Arc::new(MemoryCas::new());
+    let config = Config {
+        compression: CompressionPolicy::None,
+        upload_buffer_bytes: 1,
+        ..no_cache()
+    };
+    let big = data(150 << 20, 80);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big");
+    std::fs::write(&p, &big).unwrap();
+    let s = UploadSession::new(cas.clone(), config).unwrap();
+    let f = s.upload_file(&p, Sha256Source::Compute).await.unwrap();
+    let report = s.finish().await.unwrap();
+    assert_eq!(report.xorbs_uploaded, 3);
+    for shard in cas.shards() {
+        for x in &shard.xorbs {
+            let body = cas.xorb(&x.xorb_hash).unwrap();
+            assert!(body.len() <= 64 << 20);
+            assert!(x.chunks.len() <= 8192);
+        }
+    }
+    let out = dir.path().join("out");
+    DownloadSession::new(cas.clone() as Arc<dyn Cas>, no_cache())
+        .unwrap()
+        .download_to_path(&f.file_hash, &out, None)
+        .await
+        .unwrap();
+    assert!(std::fs::read(&out).unwrap() == big);
+}
+
+#[tokio::test]
+async fn progress_reports_per_file_and_totals() {
+    use std::sync::Mutex;
+    use xet_transfer::progress::ProgressUpdate;
+    let seen: Arc<Mutex<Vec<ProgressUpdate>>> = Arc::default();
+    let sink = {
+        let seen = seen.clone();
+        move |u: ProgressUpdate| seen.lock().unwrap().push(u)
+    };
+    let cas = Arc::new(MemoryCas::new());
+    let d = data(20 << 20, 90);
+    let s = UploadSession::new(cas.clone(), no_cache())
+        .unwrap()
+        .with_progress(Arc::new(sink));
+    s.upload_bytes("a", Bytes::from(d.clone()), Sha256Source::Compute)
+        .await
+        .unwrap();
+    s.upload_bytes("b", Bytes::from(d.clone()), Sha256Source::Compute)
+        .await
+        .unwrap();
+    s.finish().await.unwrap();
+    let seen = seen.lock().unwrap();
+    let last_file_b = seen
+        .iter()
+        .rev()
+        .find_map(|u| match u {
+            ProgressUpdate::File {
+                name,
+                processed,
+                deduped,
+                ..
+            } if name == "b" => Some((*processed, *deduped)),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        last_file_b,
+        (d.len() as u64, d.len() as u64),
+        "the copy is all dedup"
+    );
+    match seen.last().unwrap() {
+        ProgressUpdate::Total {
+            processed,
+            transferred,
+            ..
+        } => {
+            assert_eq!(*processed, 2 * d.len() as u64);
+            assert!(*transferred >= d.len() as u64);
+        }
+        other => panic!("{other:?}"),
+    }
+}
