@@ -45,15 +45,22 @@ fn block_on(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> anyho
 }
 
 fn main() -> ExitCode {
-    // Logs go to stderr, quiet unless RUST_LOG asks.
+    let cli = Cli::parse();
+    // Logs go to stderr: a server says what it does (info), the other commands stay
+    // quiet unless something is wrong; RUST_LOG overrides either. One subscriber for
+    // the process, installed here and nowhere else.
+    let default_level = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Hash(args) => hash::run(args),
         Command::Chunk(args) => chunk::run(args),

@@ -97,12 +97,6 @@ fn load_or_create(path: &Path, len: usize) -> Result<String> {
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let data = args.data.unwrap_or_else(default_data_dir);
     std::fs::create_dir_all(&data).with_context(|| format!("creating data directory {}", data.display()))?;
     let mut user_tokens = args.user_tokens;
