@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FILE=${1:-README.md}
 cargo build --release -q -p xet-cli
-XET=$PWD/target/release/xet
+XET=${CARGO_TARGET_DIR:-$PWD/target}/release/xet
 WORK=$(mktemp -d)
 TOKEN=demo-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
