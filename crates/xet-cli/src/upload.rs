@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use xet_transfer::progress::{ProgressSink, ProgressUpdate};
-use xet_transfer::{Auth, Cas, Config, HttpCas, HubTokenRefresher, Sha256Source, UploadSession};
+use xet_transfer::{Auth, Cas, Config, HttpCas, HubTokenRefresher, LocalCas, Sha256Source, UploadSession};
 
 /// How to reach a CAS: `--endpoint` (+ `--token`), or `--hub` + `--repo` (token
 /// from `HF_TOKEN`), or neither for the embedded local store.
@@ -25,6 +25,10 @@ pub struct CasArgs {
     /// Repository for --hub: TYPE/NAMESPACE/NAME (TYPE = model, dataset or space).
     #[arg(long)]
     pub repo: Option<String>,
+    /// Directory of the embedded store used when neither --endpoint nor --hub is
+    /// given (default: `local-store` in the Xet cache directory).
+    #[arg(long, conflicts_with_all = ["endpoint", "hub"])]
+    pub store: Option<PathBuf>,
     /// Revision for --hub (default: main).
     #[arg(long)]
     pub rev: Option<String>,
@@ -63,10 +67,17 @@ impl CasArgs {
                 .await
                 .with_context(|| format!("getting a CAS token from {hub}"))?
         } else {
-            bail!(
-                "no CAS server given: pass --endpoint URL (e.g. a `xet serve`) or --hub URL --repo TYPE/NAME \
-                 (the embedded local store is not available in this build yet)"
-            );
+            // Neither: the embedded store, in process, under the cache directory.
+            let dir = match (&self.store, &root) {
+                (Some(dir), _) => dir.clone(),
+                (None, Some(root)) => root.join("local-store"),
+                (None, None) => bail!("no cache directory to keep the embedded store in: set HF_XET_CACHE or HF_HOME, or pass --store DIR"),
+            };
+            let cas = LocalCas::open(&dir)
+                .await
+                .with_context(|| format!("opening the embedded store in {}", dir.display()))?;
+            config.cache_dir = root.map(|r| r.join("local"));
+            return Ok((Arc::new(cas), config));
         };
         config.cache_dir = root.map(|r| r.join(endpoint_tag(cas.endpoint())));
         Ok((Arc::new(cas), config))

@@ -40,6 +40,7 @@ use xet_format::MerkleHash;
 use crate::Result;
 
 pub mod http;
+pub mod local;
 
 /// A boxed, sendable future (see the module docs for why the trait uses them).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

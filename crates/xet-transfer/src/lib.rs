@@ -55,6 +55,7 @@ mod upload;
 pub use auth::{Auth, CasToken, HubTokenRefresher, TokenRefresher};
 pub use cancel::CancellationToken;
 pub use cas::http::HttpCas;
+pub use cas::local::LocalCas;
 pub use cas::{BoxFuture, Cas};
 pub use config::{default_cache_root, CompressionPolicy, Config, RetryConfig};
 pub use download::{DownloadReport, DownloadSession};

@@ -175,12 +175,49 @@ fn upload_json_reports_dedup_and_hub_tokens_work() {
 }
 
 #[test]
-fn no_server_is_a_clear_error() {
+fn embedded_store_without_a_server() {
+    // Neither --endpoint nor --hub: the in-process store under the cache directory.
     let dir = TempDir::new("xfer-none");
-    std::fs::write(dir.path().join("a"), b"x").unwrap();
-    let out = xet_in(dir.path(), &["upload", dir.path().join("a").to_str().unwrap()]);
+    let data: Vec<u8> = (0..400_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 9) as u8)
+        .collect();
+    let input = dir.path().join("a");
+    std::fs::write(&input, &data).unwrap();
+    let line = ok(dir.path(), &["upload", input.to_str().unwrap()]);
+    let mut fields = line.split_whitespace();
+    let (hash, size) = (
+        fields.next().unwrap().to_string(),
+        fields.next().unwrap().to_string(),
+    );
+    assert!(
+        dir.path().join("local-store").is_dir(),
+        "the embedded store lives in the cache dir"
+    );
+    let out = dir.path().join("out");
+    ok(
+        dir.path(),
+        &["download", &format!("{hash}:{size}"), "-o", out.to_str().unwrap()],
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), data);
+    // --store puts it elsewhere; a hash it does not know is a clear error.
+    let other = dir.path().join("other-store");
+    let out = xet_in(
+        dir.path(),
+        &[
+            "download",
+            &hash,
+            "-o",
+            dir.path().join("o2").to_str().unwrap(),
+            "--store",
+            other.to_str().unwrap(),
+        ],
+    );
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--endpoint"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not found"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A server that is not there: a connection error, not a hang.
     let out = xet_in(
         dir.path(),
