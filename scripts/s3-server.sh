@@ -18,7 +18,8 @@ start)
     port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     "$PY" -m moto.server -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
     echo $! >"$pidfile"
-    for _ in $(seq 100); do
+    # Up to ~60 s: moto's first start on a fresh machine imports a lot.
+    for _ in $(seq 600); do
         if "$PY" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null; then
             echo "http://127.0.0.1:$port"
             exit 0
