@@ -147,21 +147,7 @@ impl HttpCas {
             // Headers must come within the stall timeout plus the time to send the
             // body at a modest 256 KiB/s: a slow uplink is not a stall.
             let limit = self.stall + Duration::from_secs(body_len / (256 << 10));
-            let resp = match tokio::time::timeout(limit, req.send()).await {
-                Err(_) => {
-                    return Err(Error::Stalled {
-                        op: op.to_string(),
-                        secs: limit.as_secs(),
-                    })
-                }
-                Ok(Err(e)) => {
-                    return Err(Error::Connection {
-                        op: op.to_string(),
-                        source: e.without_url(),
-                    })
-                }
-                Ok(Ok(r)) => r,
-            };
+            let resp = watched(op, limit, req.send()).await?;
             if resp.status() == StatusCode::UNAUTHORIZED
                 && auth
                 && !refreshed
@@ -243,22 +229,10 @@ pub(crate) async fn read_body(op: &str, resp: &mut Response, stall: Duration) ->
         .and_then(|v| v.parse::<u64>().ok());
     let mut buf = BytesMut::with_capacity(expected.unwrap_or(0).min(256 << 20) as usize);
     loop {
-        match tokio::time::timeout(stall, resp.chunk()).await {
-            Err(_) => {
-                return Err(Error::Stalled {
-                    op: op.to_string(),
-                    secs: stall.as_secs(),
-                })
-            }
-            // A body cut short shows up as a transport error: retryable.
-            Ok(Err(e)) => {
-                return Err(Error::Connection {
-                    op: op.to_string(),
-                    source: e.without_url(),
-                })
-            }
-            Ok(Ok(None)) => break,
-            Ok(Ok(Some(c))) => buf.extend_from_slice(&c),
+        // A body cut short shows up as a transport error: retryable.
+        match watched(op, stall, resp.chunk()).await? {
+            None => break,
+            Some(c) => buf.extend_from_slice(&c),
         }
     }
     if let Some(n) = expected {
@@ -611,25 +585,13 @@ impl HttpCas {
     async fn read_shard_events(&self, op: &str, mut resp: Response) -> Result<bool> {
         let mut line = Vec::new();
         loop {
-            let chunk = match tokio::time::timeout(self.stall, resp.chunk()).await {
-                Err(_) => {
-                    return Err(Error::Stalled {
-                        op: op.to_string(),
-                        secs: self.stall.as_secs(),
-                    })
-                }
-                Ok(Err(e)) => {
-                    return Err(Error::Connection {
-                        op: op.to_string(),
-                        source: e.without_url(),
-                    })
-                }
-                Ok(Ok(None)) => {
+            let chunk = match watched(op, self.stall, resp.chunk()).await? {
+                None => {
                     return Err(Error::corrupt(format!(
                         "{op}: event stream ended without a result"
                     )));
                 }
-                Ok(Ok(Some(c))) => c,
+                Some(c) => c,
             };
             line.extend_from_slice(&chunk);
             while let Some(nl) = line.iter().position(|&b| b == b'\n') {
@@ -769,6 +731,27 @@ impl HttpCas {
         let headers = resp.headers().clone();
         let body = self.body(op, resp).await?;
         split_ranges(op, status, &headers, body, &ranges)
+    }
+}
+
+/// Awaits one step of an HTTP exchange under the stall watchdog: no answer within
+/// `limit` is [`Error::Stalled`], a transport error is [`Error::Connection`] (both
+/// retryable).
+async fn watched<T>(
+    op: &str,
+    limit: Duration,
+    step: impl std::future::Future<Output = reqwest::Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(limit, step).await {
+        Err(_) => Err(Error::Stalled {
+            op: op.to_string(),
+            secs: limit.as_secs(),
+        }),
+        Ok(Err(e)) => Err(Error::Connection {
+            op: op.to_string(),
+            source: e.without_url(),
+        }),
+        Ok(Ok(v)) => Ok(v),
     }
 }
 
