@@ -5,6 +5,8 @@
 //! slice, and [`chunk_boundaries_parallel`] finds the same boundaries with several
 //! threads.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 mod gear_table;
 
 use gear_table::GEAR_TABLE;
@@ -117,7 +119,19 @@ impl Chunker {
     }
 }
 
-/// Index of the first byte of `data` after which the hash matches the mask.
+/// Index of the first byte of `data` after which the hash matches the mask; `h` is
+/// the hash before `data[0]` on entry, and after the returned byte (or the last one).
+#[inline(always)]
+fn scan(h: &mut u64, data: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if data.len() >= avx2::BLOCK && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 is available (checked just above).
+        return unsafe { avx2::scan(h, data) };
+    }
+    scan_scalar(h, data)
+}
+
+/// [`scan`] without SIMD.
 ///
 /// The rolling hash is a serial dependency (`h = 2h + T[b]`), so a byte-at-a-time loop
 /// runs at the latency of that chain. Four bytes per step instead: with
@@ -125,7 +139,7 @@ impl Chunker {
 /// `(h << k) + s_k`, so the chain advances by one shift and one add per four bytes and
 /// the four intermediate hashes are tested together (~30% faster, measured).
 #[inline(always)]
-fn scan(h: &mut u64, data: &[u8]) -> Option<usize> {
+fn scan_scalar(h: &mut u64, data: &[u8]) -> Option<usize> {
     let mut x = *h;
     let mut blocks = data.chunks_exact(4);
     let mut base = 0;
@@ -354,6 +368,109 @@ pub(crate) mod tests {
                 naive(&data[..600_000]),
                 "piece {piece}"
             );
+        }
+    }
+
+    /// Gear hash of a window of 64 bytes or more: the state at its last byte whatever
+    /// came before.
+    fn window_hash(w: &[u8]) -> u64 {
+        w.iter()
+            .fold(0u64, |h, &b| (h << 1).wrapping_add(GEAR_TABLE[b as usize]))
+    }
+
+    /// `n` 64-byte windows whose hash matches the mask: planted in any data, each makes
+    /// a match end at its last byte.
+    fn matching_windows(n: usize, seed: u64) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut s = seed;
+        while out.len() < n {
+            s += 1;
+            let mut w = pseudo(64, s);
+            let prefix = window_hash(&w[..63]);
+            if let Some(b) =
+                (0..=255u8).find(|&b| ((prefix << 1).wrapping_add(GEAR_TABLE[b as usize])) & MASK == 0)
+            {
+                w[63] = b;
+                assert_eq!(window_hash(&w) & MASK, 0);
+                out.push(w);
+            }
+        }
+        out
+    }
+
+    /// The SIMD scan (where the CPU has it) finds the same first match and leaves the same
+    /// state as the scalar scan: matches planted in every lane, several per block in
+    /// every order, at strip and block edges, and random ones.
+    #[test]
+    fn simd_scan_matches_scalar_scan() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if !std::arch::is_x86_feature_detected!("avx2") {
+                eprintln!("NOTICE: no AVX2 on this CPU; the scalar scan is the only one in use");
+                return;
+            }
+            let windows = matching_windows(6, 77);
+            let strip = avx2::BLOCK / 4;
+            let block = avx2::BLOCK;
+            let mut cases: Vec<Vec<usize>> = vec![
+                vec![],
+                vec![63],
+                vec![100],
+                vec![strip - 1],
+                vec![strip],
+                vec![strip + 100],
+                vec![2 * strip + 5, strip + 900],
+                vec![3 * strip + 7, 2 * strip + 8, strip + 9],
+                vec![3 * strip + 1, 100],
+                vec![strip + 1, strip + 2],
+                vec![block - 1],
+                vec![block - 2, block - 1],
+                vec![block],
+                vec![block + 3 * strip + 1000],
+                vec![2 * block + 2 * strip + 10, 2 * block + strip + 1000],
+            ];
+            let mut s = 1u64;
+            for _ in 0..300 {
+                let k = (s % 4) as usize;
+                let plants = (0..k)
+                    .map(|_| {
+                        s ^= s << 13;
+                        s ^= s >> 7;
+                        s ^= s << 17;
+                        63 + (s as usize) % (3 * block)
+                    })
+                    .collect();
+                cases.push(plants);
+                s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            }
+            for (n, plants) in cases.iter().enumerate() {
+                for len in [block, block + 1, 2 * block + 77, 3 * block + 1500] {
+                    let mut data = pseudo(len, n as u64 + 1);
+                    for (j, &end) in plants.iter().enumerate() {
+                        if end < len {
+                            let w = &windows[j % windows.len()];
+                            data[end - 63..=end].copy_from_slice(w);
+                        }
+                    }
+                    for start_state in [0u64, 0xFFFF_FFFF_FFFF_FFFF, 0x1234_5678_9ABC_DEF0] {
+                        let (mut a, mut b) = (start_state, start_state);
+                        let fast = unsafe { avx2::scan(&mut a, &data) };
+                        let slow = scan_scalar(&mut b, &data);
+                        assert_eq!(fast, slow, "case {n} {plants:?} len {len}");
+                        assert_eq!(a, b, "state, case {n} {plants:?} len {len}");
+                        // A plant stays whole unless a later one overlaps it.
+                        let intact = plants.iter().enumerate().filter(|&(j, &e)| {
+                            e < len
+                                && plants[j + 1..]
+                                    .iter()
+                                    .all(|&f| f >= len || f + 64 <= e || e + 64 <= f)
+                        });
+                        if let Some(end) = intact.map(|(_, &e)| e).min() {
+                            assert!(slow.is_some_and(|f| f <= end), "planted match at {end} missed");
+                        }
+                    }
+                }
+            }
         }
     }
 
