@@ -306,7 +306,8 @@ pub unsafe extern "C" fn hf_xet_token_error(request_id: u64, message: *const c_c
 /// the embedded local store under the cache directory), `token` and `tokenExpiry`
 /// (Unix seconds), `hfHome`, `cacheDir`, `repoType`, `sha256` (default true),
 /// `refreshToken` (default: `token_request` is not NULL), `tokenTimeoutSecs` (default
-/// 60). Unknown keys are an error.
+/// 60), `retryAttempts` (attempts per server call, default 5). Unknown keys are an
+/// error.
 ///
 /// Every argument is copied before returning. On `HF_XET_OK`, `*out_op` holds the
 /// operation id before any callback runs and `done` will be called exactly once; on

@@ -72,6 +72,7 @@ pub(crate) struct SessionOptions {
     sha256: Option<bool>,
     refresh_token: Option<bool>,
     token_timeout_secs: Option<u64>,
+    retry_attempts: Option<u32>,
 }
 
 impl SessionOptions {
@@ -93,6 +94,9 @@ impl SessionOptions {
                     "options: endpoint `{e}` should start with http:// or https://"
                 )));
             }
+        }
+        if o.retry_attempts == Some(0) {
+            return Err(FfiError::invalid("options: retryAttempts must be at least 1"));
         }
         if o.token_timeout_secs == Some(0) {
             return Err(FfiError::invalid("options: tokenTimeoutSecs must be at least 1"));
@@ -278,6 +282,9 @@ struct HostRefresher {
     op: u64,
     cb: Callbacks,
     timeout: Duration,
+    /// The host's refusal, once given: later requests fail with it at once, so a host
+    /// that cannot get a token ends the operation instead of being asked again.
+    refused: Mutex<Option<String>>,
 }
 
 impl TokenRefresher for HostRefresher {
@@ -286,13 +293,19 @@ impl TokenRefresher for HostRefresher {
             let Some(ask) = self.cb.token_request else {
                 return Err(token_error("no token_request callback was given", false));
             };
+            if let Some(message) = self.refused.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+                return Err(token_error(&message, false));
+            }
             let id = registry::next_id();
             let answer = registry::add_token_request(id);
             // SAFETY: the host's callback with the documented signature; it must not block.
             unsafe { ask(self.cb.user_data(), self.op, id) };
             match tokio::time::timeout(self.timeout, answer).await {
                 Ok(Ok(Ok(token))) => Ok(token),
-                Ok(Ok(Err(message))) => Err(token_error(&message, false)),
+                Ok(Ok(Err(message))) => {
+                    *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.clone());
+                    Err(token_error(&message, false))
+                }
                 Ok(Err(_)) => Err(token_error("the token request was dropped", false)),
                 Err(_) => {
                     registry::forget_token_request(id);
@@ -329,6 +342,9 @@ async fn connect(
     if options.sha256 == Some(false) {
         config.compute_sha256 = false;
     }
+    if let Some(n) = options.retry_attempts {
+        config.retry.max_attempts = n;
+    }
     let root = config.cache_dir.clone();
     let Some(endpoint) = &options.endpoint else {
         // No endpoint: the embedded store the CLI uses, under the cache root.
@@ -356,6 +372,7 @@ async fn connect(
                 op,
                 cb,
                 timeout: Duration::from_secs(options.token_timeout_secs.unwrap_or(60)),
+                refused: Mutex::new(None),
             }),
             initial,
         },
