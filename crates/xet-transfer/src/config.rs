@@ -65,6 +65,9 @@ pub struct Config {
     /// a power loss can leave a complete-looking file with missing data. Costs the
     /// time to flush the file to disk.
     pub sync_downloads: bool,
+    /// `User-Agent` of HTTP requests; `None`: `xet-rs/<version>`. Embedders (the C
+    /// ABI's hosts) name themselves here.
+    pub user_agent: Option<String>,
 }
 
 impl Default for Config {
@@ -86,6 +89,7 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(30),
             token_refresh_margin: Duration::from_secs(30),
             sync_downloads: true,
+            user_agent: None,
         }
     }
 }

@@ -73,7 +73,12 @@ impl HttpCas {
             .connect_timeout(config.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
-            .user_agent(concat!("xet-rs/", env!("CARGO_PKG_VERSION")))
+            .user_agent(
+                config
+                    .user_agent
+                    .as_deref()
+                    .unwrap_or(concat!("xet-rs/", env!("CARGO_PKG_VERSION"))),
+            )
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
         Ok(HttpCas {
