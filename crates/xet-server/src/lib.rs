@@ -38,6 +38,7 @@ mod routes;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 pub use auth::{AuthConfig, Scope};
 pub use error::{Error, Result};
@@ -56,7 +57,15 @@ pub struct ServerConfig {
     /// Base URL clients reach the server at (for `casUrl` and signed URLs); `None`:
     /// `http://` plus the request's `Host` header.
     pub public_url: Option<String>,
+    /// How long a `/v2/shards` stream may stay silent before the last progress event
+    /// is sent again as a heartbeat (§10.3); [`DEFAULT_SHARD_HEARTBEAT`] by default.
+    pub shard_heartbeat: Duration,
 }
+
+/// The `/v2/shards` heartbeat interval: xet-core's comment says the server re-sends
+/// progress about every 20 s during a stall (XET-PROTOCOL.md §10.3), well inside
+/// the read timeouts clients use.
+pub const DEFAULT_SHARD_HEARTBEAT: Duration = Duration::from_secs(20);
 
 impl ServerConfig {
     /// Listening on `127.0.0.1`, a free port.
@@ -66,6 +75,7 @@ impl ServerConfig {
             store,
             auth,
             public_url: None,
+            shard_heartbeat: DEFAULT_SHARD_HEARTBEAT,
         }
     }
 }
@@ -92,6 +102,8 @@ pub struct Stats {
     pub fetches: AtomicU64,
     /// Global-dedup queries.
     pub dedup_queries: AtomicU64,
+    /// Heartbeat lines sent on `/v2/shards` streams (§10.3).
+    pub shard_heartbeats: AtomicU64,
 }
 
 impl Stats {
@@ -112,6 +124,7 @@ pub struct AppState {
     auth: std::sync::Arc<AuthConfig>,
     public_url: Option<String>,
     stats: std::sync::Arc<Stats>,
+    shard_heartbeat: Duration,
 }
 
 impl AppState {
@@ -122,7 +135,14 @@ impl AppState {
             auth: std::sync::Arc::new(auth),
             public_url,
             stats: Default::default(),
+            shard_heartbeat: DEFAULT_SHARD_HEARTBEAT,
         }
+    }
+
+    /// The same state with another `/v2/shards` heartbeat interval (at least 1 ms).
+    pub fn with_shard_heartbeat(mut self, every: Duration) -> Self {
+        self.shard_heartbeat = every.max(Duration::from_millis(1));
+        self
     }
 
     /// Request counters.
@@ -175,7 +195,8 @@ impl Server {
         tracing::info!(%url, data = %store.describe(), "xet CAS server listening");
         Ok(Server {
             listener,
-            state: AppState::new(store, config.auth, config.public_url),
+            state: AppState::new(store, config.auth, config.public_url)
+                .with_shard_heartbeat(config.shard_heartbeat),
             url,
         })
     }

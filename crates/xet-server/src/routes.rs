@@ -365,11 +365,9 @@ async fn shard_v2(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         };
         let _ = tx.send(last);
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let ev = rx.recv().await?;
-        let mut line = serde_json::to_vec(&ev).expect("events serialize");
-        line.push(b'\n');
-        Some((Ok::<_, Infallible>(Bytes::from(line)), rx))
+    let stats = state.stats.clone();
+    let stream = ndjson_with_heartbeats(rx, state.shard_heartbeat, move || {
+        Stats::bump(&stats.shard_heartbeats)
     });
     Ok((
         [
@@ -379,6 +377,57 @@ async fn shard_v2(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// The `/v2/shards` body: each event as one NDJSON line, ending after the terminal
+/// `result`/`error`. When no event came for `every` (a long validation, a slow
+/// backend), the last progress event is sent again (§10.3), so that clients and
+/// proxies with read timeouts see a live stream; before any progress, that is
+/// `validating 0/0`. `on_heartbeat` runs once per heartbeat line.
+fn ndjson_with_heartbeats(
+    rx: tokio::sync::mpsc::UnboundedReceiver<ShardUploadEvent>,
+    every: std::time::Duration,
+    on_heartbeat: impl Fn() + Send + 'static,
+) -> impl futures_util::Stream<Item = std::result::Result<Bytes, Infallible>> + Send {
+    struct Beat<F> {
+        rx: tokio::sync::mpsc::UnboundedReceiver<ShardUploadEvent>,
+        last: ShardUploadEvent,
+        done: bool,
+        every: std::time::Duration,
+        on_heartbeat: F,
+    }
+    let start = Beat {
+        rx,
+        last: ShardUploadEvent::Validating {
+            verified: 0,
+            total: 0,
+        },
+        done: false,
+        every,
+        on_heartbeat,
+    };
+    futures_util::stream::unfold(start, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        let ev = match tokio::time::timeout(st.every, st.rx.recv()).await {
+            Ok(Some(ev)) => ev,
+            // The task ended without a terminal event (it always sends one, unless
+            // it panicked): end the stream, which clients treat as a failure.
+            Ok(None) => return None,
+            Err(_) => {
+                (st.on_heartbeat)();
+                st.last.clone()
+            }
+        };
+        match ev {
+            ShardUploadEvent::Result { .. } | ShardUploadEvent::Error { .. } => st.done = true,
+            _ => st.last = ev.clone(),
+        }
+        let mut line = serde_json::to_vec(&ev).expect("events serialize");
+        line.push(b'\n');
+        Some((Ok(Bytes::from(line)), st))
+    })
 }
 
 fn range_header(headers: &HeaderMap) -> Result<Option<(u64, u64)>> {
@@ -602,8 +651,8 @@ async fn fetch(
             what: "xorb",
             hash: xorb,
         })?;
-    let parts = state.store.read_xorb_ranges(&xorb, &wanted).await?;
-    Ok(crate::range::partial_response(&wanted, parts, total))
+    let wanted = state.store.check_xorb_ranges(&xorb, &wanted).await?;
+    crate::range::partial_response(state.store.clone(), xorb, &wanted, total).await
 }
 
 /// The Hub's token endpoints (§11.1):
@@ -668,4 +717,73 @@ async fn hub_token(
         }
     }
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use futures_util::StreamExt;
+
+    use super::*;
+
+    /// A stall longer than the heartbeat interval re-sends the last progress event
+    /// (before any: `validating 0/0`) until the terminal event, which ends the
+    /// stream; each heartbeat is counted.
+    #[tokio::test]
+    async fn stalls_send_heartbeats_before_the_result() {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let beats = Arc::new(AtomicU64::new(0));
+        let b = beats.clone();
+        let stream = ndjson_with_heartbeats(rx, Duration::from_millis(100), move || {
+            b.fetch_add(1, Ordering::Relaxed);
+        });
+        let progress = ShardUploadEvent::Validating {
+            verified: 1,
+            total: 2,
+        };
+        let producer = tokio::spawn(async move {
+            // Silent for 3.5 intervals, progress, silent again, then the result.
+            tokio::time::sleep(Duration::from_millis(350)).await;
+            tx.send(progress).unwrap();
+            tokio::time::sleep(Duration::from_millis(350)).await;
+            tx.send(ShardUploadEvent::Result { result: Some(1) }).unwrap();
+            // Anything after the terminal event is not sent.
+            let _ = tx.send(ShardUploadEvent::Validating {
+                verified: 9,
+                total: 9,
+            });
+        });
+        let lines: Vec<ShardUploadEvent> = stream
+            .map(|l| {
+                let l = l.unwrap();
+                assert_eq!(l.last(), Some(&b'\n'));
+                serde_json::from_slice(&l).unwrap()
+            })
+            .collect()
+            .await;
+        producer.await.unwrap();
+        let zero = ShardUploadEvent::Validating {
+            verified: 0,
+            total: 0,
+        };
+        let one = ShardUploadEvent::Validating {
+            verified: 1,
+            total: 2,
+        };
+        let at = lines
+            .iter()
+            .position(|e| *e == one)
+            .expect("the real progress event");
+        assert!(at >= 1, "no heartbeat during the first stall: {lines:?}");
+        assert!(lines[..at].iter().all(|e| *e == zero), "{lines:?}");
+        let n = lines.len();
+        assert_eq!(lines[n - 1], ShardUploadEvent::Result { result: Some(1) });
+        assert!(n - 1 - at >= 2, "no heartbeat during the second stall: {lines:?}");
+        assert!(lines[at..n - 1].iter().all(|e| *e == one), "{lines:?}");
+        // Every line but the real progress and the result was a heartbeat.
+        assert_eq!(beats.load(Ordering::Relaxed) as usize, n - 2);
+    }
 }
