@@ -28,6 +28,11 @@ use crate::{AppState, Stats};
 /// official server splits long URLs, at roughly 500 ranges).
 const RANGES_PER_URL: usize = 256;
 
+/// Longest `kind/namespace/name@revision` a CAS token records (Hub repository ids
+/// are at most 96 characters; revisions are branch names or 40-hex commits). Keeps
+/// tokens, sent in every request header, short.
+const MAX_REPO_CLAIM_BYTES: usize = 512;
+
 /// Largest telemetry body (§10.2 #11).
 const MAX_TELEMETRY_BYTES: usize = 1 << 20;
 
@@ -697,7 +702,21 @@ async fn hub_token(
             ))
         }
     }
-    let (access_token, exp) = state.auth.issue_token(scope);
+    // The repository and revision go into the token as a claim; see
+    // `AuthConfig::issue_repo_token` for why they do not narrow its access.
+    let name = &segs[1..at];
+    let revision = segs.get(at + 1..).map(|r| r.join("/")).unwrap_or_default();
+    let repo = if revision.is_empty() {
+        format!("{kind}/{}", name.join("/"))
+    } else {
+        format!("{kind}/{}@{revision}", name.join("/"))
+    };
+    if repo.len() > MAX_REPO_CLAIM_BYTES {
+        return Err(Error::BadRequest(format!(
+            "repository id and revision are over {MAX_REPO_CLAIM_BYTES} bytes"
+        )));
+    }
+    let (access_token, exp) = state.auth.issue_repo_token(scope, &repo);
     let cas_url = base_url(&state, &headers);
     let mut resp = Json(XetTokenResponse {
         access_token: access_token.clone(),

@@ -551,10 +551,17 @@ async fn auth_scopes_expiry_and_token_endpoints() {
         404
     );
     let user = format!("Bearer {USER_TOKEN}");
-    for path in [
-        url("write"),
-        "/api/datasets/org/data/xet-read-token/v1.0".to_string(),
-        "/api/spaces/solo/xet-read-token/main".to_string(),
+    for (path, claim) in [
+        (url("write"), "models/me/repo@main"),
+        (
+            "/api/datasets/org/data/xet-read-token/v1.0".to_string(),
+            "datasets/org/data@v1.0",
+        ),
+        (
+            "/api/spaces/solo/xet-read-token/main".to_string(),
+            "spaces/solo@main",
+        ),
+        ("/api/buckets/org/b/xet-write-token".to_string(), "buckets/org/b"),
     ] {
         let resp = get(&path, &user).await.unwrap();
         assert_eq!(resp.status(), 200, "{path}");
@@ -563,7 +570,15 @@ async fn auth_scopes_expiry_and_token_endpoints() {
             serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
         assert_eq!(t.cas_url, base);
         assert!(t.exp > 1_700_000_000);
+        // The token records what it was issued for (not used to narrow access:
+        // single-tenant server, see `AuthConfig::issue_repo_token`).
+        assert_eq!(
+            xet_server::AuthConfig::token_repo(&t.access_token).as_deref(),
+            Some(claim)
+        );
     }
+    let long = format!("/api/models/me/{}/xet-read-token/main", "r".repeat(600));
+    assert_eq!(get(&long, &user).await.unwrap().status(), 400);
     let t: xet_format::api::XetTokenResponse =
         serde_json::from_slice(&get(&url("write"), &user).await.unwrap().bytes().await.unwrap()).unwrap();
     assert_eq!(
