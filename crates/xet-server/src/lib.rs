@@ -26,8 +26,13 @@
 //!
 //! # Limits
 //!
-//! `/v2/file-chunk-hashes` (range-edit uploads) answers 501. Tokens are not bound to
-//! a repository: this server has one namespace of content-addressed objects.
+//! Single tenant: one namespace of content-addressed objects. CAS tokens from the
+//! token endpoints record the repository and revision they were issued for, but
+//! authorize every file (see [`AuthConfig::issue_repo_token`]). Xorb byte ranges
+//! are streamed in blocks of [`xet_store::XorbRangeReader::MAX_BLOCK_BYTES`], so a
+//! download holds one block per response in memory, not its whole range.
+//! `/v2/file-chunk-hashes` answers with gap states in xet-core's subtree format
+//! (see `xet_store::HashSubtree`), which no public spec documents.
 
 #![deny(missing_docs)]
 

@@ -605,11 +605,93 @@ async fn file_head(
     Ok(([(header::CONTENT_LENGTH, size.to_string())], Body::empty()).into_response())
 }
 
-async fn file_chunk_hashes(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
+/// `GET /v2/file-chunk-hashes/{file}` (§10.2 #9, §10.4): what a client needs to
+/// re-upload the file after editing the byte ranges in `X-Range-Dirty`.
+async fn file_chunk_hashes(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+) -> Result<Json<FileChunkHashesJson>> {
     auth(&state, &headers, Scope::Read)?;
-    Err(Error::NotImplemented(
-        "/v2/file-chunk-hashes (range-edit uploads) is not offered: upload the whole file".into(),
-    ))
+    let f = parse_hash(&file)?;
+    let dirty = headers
+        .get("x-range-dirty")
+        .ok_or_else(|| {
+            Error::BadRequest("missing X-Range-Dirty header: send bytes=START-END[,START-END...]".into())
+        })?
+        .to_str()
+        .map_err(|_| Error::BadRequest("X-Range-Dirty header is not ASCII".into()))?;
+    // Inclusive ends on the wire; half-open in the store.
+    let ranges: Vec<(u64, u64)> = parse_byte_ranges(dirty)?
+        .into_iter()
+        .map(|(a, b)| (a, b.saturating_add(1)))
+        .collect();
+    let r = state.store.file_chunk_hashes(&f, &ranges).await?;
+    Ok(Json(FileChunkHashesJson {
+        total_chunks: r.total_chunks,
+        file_size: r.file_size,
+        windows: r
+            .windows
+            .iter()
+            .map(|&(a, b)| ChunkWindowJson {
+                dirty_byte_range: [a, b],
+            })
+            .collect(),
+        hash_ranges: r
+            .hash_ranges
+            .into_iter()
+            .map(|g| {
+                g.map(|g| SubtreeJson {
+                    nodes: g
+                        .nodes
+                        .iter()
+                        .map(|(h, size)| SubtreeNodeJson {
+                            hash: h.to_string(),
+                            size: *size,
+                        })
+                        .collect(),
+                    levels: g.levels,
+                    at_start: g.at_start,
+                    at_end: g.at_end,
+                })
+            })
+            .collect(),
+        gap_verification: r.gap_verification.iter().map(|h| h.to_string()).collect(),
+    }))
+}
+
+/// The §10.4 answer on the wire: camelCase, except inside the subtrees, whose
+/// field names and layout follow xet-core's serialization of its
+/// `MerkleHashSubtree` (see `xet_store::HashSubtree`).
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FileChunkHashesJson {
+    total_chunks: u64,
+    file_size: u64,
+    windows: Vec<ChunkWindowJson>,
+    hash_ranges: Vec<Option<SubtreeJson>>,
+    gap_verification: Vec<String>,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChunkWindowJson {
+    /// Half-open `[start, end)`.
+    dirty_byte_range: [u64; 2],
+}
+
+#[derive(Debug, serde::Serialize)]
+struct SubtreeJson {
+    nodes: Vec<SubtreeNodeJson>,
+    levels: Vec<(usize, usize)>,
+    at_start: bool,
+    at_end: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct SubtreeNodeJson {
+    hash: String,
+    size: u64,
 }
 
 async fn telemetry(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode> {

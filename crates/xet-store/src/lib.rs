@@ -10,6 +10,8 @@
 //!   [`Store::dedup_shard`], [`Store::file_size`].
 //! - [`Reconstruction`]: terms and per-xorb chunk/byte ranges, without URLs (the
 //!   HTTP layer signs those).
+//! - [`FileChunkHashes`] and [`HashSubtree`]: what a client re-uploading an edited
+//!   file needs ([`Store::file_chunk_hashes`]).
 //! - [`Error`] with [`Error::kind`]: one class per HTTP status.
 //!
 //! ```
@@ -33,11 +35,13 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod chunk_hashes;
 mod error;
 mod reconstruction;
 mod store;
 
 pub use backend::S3Config;
+pub use chunk_hashes::{FileChunkHashes, HashSubtree};
 pub use error::{Error, ErrorKind, Result};
 pub use reconstruction::{Reconstruction, XorbMeta};
 pub use store::{

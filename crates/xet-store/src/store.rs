@@ -22,11 +22,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
+use xet_format::hash::HashedLength;
 use xet_format::shard::{FileInfo, FullOptions, Shard, StoredXorb};
 use xet_format::xorb::{validate_xorb, XorbObjectInfo, MAX_XORB_BYTES_ACCEPTED, MAX_XORB_CHUNKS};
 use xet_format::MerkleHash;
 
 use crate::backend::{Backend, LocalBackend, RangeBody, S3Backend, S3Config, RANGE_BLOCK_BYTES};
+use crate::chunk_hashes::{self, FileChunkHashes};
 use crate::error::{Error, Result};
 use crate::reconstruction::{plan, Reconstruction, XorbMeta};
 
@@ -373,6 +375,80 @@ impl Store {
             start,
             len: end - start + 1,
         })
+    }
+
+    /// Most dirty ranges one file-chunk-hashes query may name (untrusted input:
+    /// bounds the work and the answer).
+    pub const MAX_DIRTY_RANGES: usize = 4096;
+
+    /// The windows and gap states a client needs to re-upload `file` after editing
+    /// the half-open byte ranges `dirty` (§10.4; see [`FileChunkHashes`]). Ranges
+    /// are sorted, merged and clamped to the file; none left is a bad request.
+    ///
+    /// Memory: the chunk list of the file (40 bytes a chunk, so about 0.6 MiB per
+    /// GiB of file), bounded by what is stored, not by the request.
+    pub async fn file_chunk_hashes(
+        &self,
+        file: &MerkleHash,
+        dirty: &[(u64, u64)],
+    ) -> Result<FileChunkHashes> {
+        if dirty.len() > Self::MAX_DIRTY_RANGES {
+            return Err(Error::BadRequest(format!(
+                "{} dirty ranges: at most {} per query",
+                dirty.len(),
+                Self::MAX_DIRTY_RANGES
+            )));
+        }
+        let info = self.file_info(file).await?.ok_or(Error::NotFound {
+            what: "file",
+            hash: *file,
+        })?;
+        let size = info.size();
+        let mut ranges: Vec<(u64, u64)> = dirty
+            .iter()
+            .map(|&(a, b)| (a, b.min(size)))
+            .filter(|&(a, b)| a < b)
+            .collect();
+        ranges.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+        for (a, b) in ranges {
+            match merged.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        if merged.is_empty() {
+            return Err(Error::BadRequest(format!(
+                "no dirty range lies within the file's {size} bytes"
+            )));
+        }
+        let mut chunks: Vec<HashedLength> = Vec::new();
+        let mut terms = Vec::with_capacity(info.terms.len());
+        for (i, t) in info.terms.iter().enumerate() {
+            let meta = self
+                .xorb_meta(&t.xorb_hash)
+                .await?
+                .ok_or_else(|| Error::Corrupt {
+                    key: file_key(file),
+                    reason: format!("term {i} names xorb {} which is not stored", t.xorb_hash),
+                })?;
+            let (a, b) = (t.chunk_start as usize, t.chunk_end as usize);
+            if a >= b || b > meta.chunk_hashes.len() {
+                return Err(Error::Corrupt {
+                    key: file_key(file),
+                    reason: format!("term {i} chunk range {a}..{b} is outside xorb {}", t.xorb_hash),
+                });
+            }
+            chunks.extend(
+                meta.chunk_hashes[a..b]
+                    .iter()
+                    .zip(&meta.chunk_lengths[a..b])
+                    .map(|(h, l)| (*h, u64::from(*l))),
+            );
+            let v = info.verification.as_ref().and_then(|v| v.get(i).copied());
+            terms.push((u64::from(t.unpacked_bytes), v));
+        }
+        Ok(chunk_hashes::build(&chunks, &merged, &terms))
     }
 
     /// For backends clients can upload to directly (S3): a presigned PUT URL, valid

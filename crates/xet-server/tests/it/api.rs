@@ -610,6 +610,6 @@ async fn auth_scopes_expiry_and_token_endpoints() {
     assert_eq!(resp.await.unwrap().status(), 200);
     assert_eq!(
         get("/v2/file-chunk-hashes/00", &read).await.unwrap().status(),
-        501
+        400
     );
 }
