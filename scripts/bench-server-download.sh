@@ -2,7 +2,8 @@
 # Whole-process benchmark of the CAS server: the official client (hf-xet 1.8.0)
 # uploads a 1 GiB pseudo-random file to `xet serve` (release build) on loopback, then
 # downloads it; prints wall times, MiB/s and the server's requests/s during the
-# download (counted from its per-request debug log). Run from the repository root:
+# download (counted from its per-request debug log), and the server's peak RSS
+# (VmHWM) over the whole run. Run from the repository root:
 #   cargo build --release -p xet-cli && scripts/bench-server-download.sh [SIZE_MIB]
 set -euo pipefail
 SIZE_MIB=${1:-1024}
@@ -40,3 +41,4 @@ assert open(os.path.join(work, "file"), "rb").read() == open(os.path.join(work, 
 print(f"upload   {size_mib} MiB in {up:.2f} s = {size_mib / up:.0f} MiB/s")
 print(f"download {size_mib} MiB in {down:.2f} s = {size_mib / down:.0f} MiB/s, {n} fetch requests = {n / down:.1f} req/s")
 PYEOF
+echo "server peak RSS (VmHWM, upload + download): $(awk '/VmHWM/ {print int($2 / 1024) " MiB"}' /proc/$srv/status)"

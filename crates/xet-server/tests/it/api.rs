@@ -613,3 +613,47 @@ async fn auth_scopes_expiry_and_token_endpoints() {
         400
     );
 }
+
+/// A large xorb range (32 MiB, one signed URL) downloads whole and exact, and a
+/// client that hangs up after the first bytes leaves the server serving: the next
+/// full download of the same range is still exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_range_fetch_and_client_disconnect() {
+    let server = TestServer::start().await;
+    let (c, base, w) = (http(), server.url.clone(), server.bearer(Scope::Write));
+    let u = hand_upload(Rng::new(21).bytes(32 << 20));
+    put_hand_upload(&c, &base, &w, &u).await;
+    let r = server.bearer(Scope::Read);
+    let rec: xet_format::api::ReconstructionV2 = serde_json::from_slice(
+        &c.get(format!("{base}/v2/reconstructions/{}", u.file_hash))
+            .header("authorization", &r)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let fetch = &rec.xorbs[&u.xorb_hash][0];
+    assert_eq!(fetch.ranges.len(), 1);
+    let (a, b) = (fetch.ranges[0].bytes.start, fetch.ranges[0].bytes.end);
+    assert_eq!((a, b + 1), (0, u.xorb.len() as u64));
+    let get = || c.get(&fetch.url).header("range", format!("bytes={a}-{b}")).send();
+
+    // Hang up after the first piece.
+    let mut resp = get().await.unwrap();
+    assert_eq!(resp.status(), 206);
+    assert_eq!(resp.content_length(), Some(u.xorb.len() as u64));
+    assert!(!resp.chunk().await.unwrap().unwrap().is_empty());
+    drop(resp);
+
+    for _ in 0..2 {
+        let resp = get().await.unwrap();
+        assert_eq!(resp.status(), 206);
+        assert_eq!(resp.content_length(), Some(u.xorb.len() as u64));
+        let body = resp.bytes().await.unwrap();
+        assert!(body == u.xorb, "the streamed range differs from the xorb");
+    }
+    assert_eq!(download(&c, &base, &r, &u.file_hash, None).await.unwrap(), u.data);
+}
