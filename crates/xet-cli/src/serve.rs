@@ -140,6 +140,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         },
         auth,
         public_url: args.public_url,
+        shard_heartbeat: xet_server::DEFAULT_SHARD_HEARTBEAT,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -104,10 +104,46 @@ impl AuthConfig {
         xet_format::hash::hex(&h.finalize().as_bytes()[..16])
     }
 
-    /// A CAS token of `scope` and its expiry (Unix seconds).
+    /// A CAS token of `scope` and its expiry (Unix seconds), bound to no repository.
     pub fn issue_token(&self, scope: Scope) -> (String, u64) {
         let exp = now() + self.token_ttl.as_secs();
         (self.token_with_expiry(scope, exp), exp)
+    }
+
+    /// A CAS token of `scope` that records the repository and revision it was issued
+    /// for (`repo`, e.g. `models/acme/weights@main`), and its expiry. The token
+    /// endpoints issue these.
+    ///
+    /// The claim is MAC'd (it cannot be changed without invalidating the token) and
+    /// logged with each request, but it does not narrow what the token may read or
+    /// write: this server is single-tenant, with one CAS namespace shared by every
+    /// repository name (as content-addressed storage is: a xorb or file hash is the
+    /// same whichever repository uploaded it), and it keeps no repository -> file
+    /// records to check against. Per-repository authorization would need such
+    /// records (the Hub keeps them in its git/LFS layer, outside the CAS protocol);
+    /// the claim is where that check would read the repository from.
+    pub fn issue_repo_token(&self, scope: Scope, repo: &str) -> (String, u64) {
+        let exp = now() + self.token_ttl.as_secs();
+        let exp_s = exp.to_string();
+        // Hex keeps the claim free of the token's `.` separators and of the MAC's NUL.
+        let claim = xet_format::hash::hex(repo.as_bytes());
+        let mac = self.mac(&["token", scope.as_str(), &exp_s, "repo", &claim]);
+        (format!("xet1.{}.{exp_s}.{claim}.{mac}", scope.as_str()), exp)
+    }
+
+    /// The repository claim of a well-formed token (`None` for tokens bound to no
+    /// repository, or malformed ones). Does not check the MAC or expiry: use it
+    /// only on tokens the server already accepted, e.g. for logs.
+    pub fn token_repo(token: &str) -> Option<String> {
+        let parts: Vec<&str> = token.split('.').collect();
+        let [_, _, _, claim, _] = parts.as_slice() else {
+            return None;
+        };
+        let bytes = (0..claim.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(claim.get(i..i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        String::from_utf8(bytes).ok()
     }
 
     /// A CAS token expiring at `exp` (tests use a past `exp`).
@@ -132,22 +168,23 @@ impl AuthConfig {
                 Denied::Unauthenticated("missing bearer token: get one from a xet token endpoint".into())
             })?;
         let bad = || Denied::Unauthenticated("invalid token: get a new one from a xet token endpoint".into());
-        let mut parts = token.split('.');
-        let (Some("xet1"), Some(scope), Some(exp_s), Some(mac), None) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
-            return Err(bad());
+        // `xet1.{scope}.{exp}.{mac}`, or with a repository claim (hex) before the MAC.
+        let parts: Vec<&str> = token.splitn(6, '.').collect();
+        let (scope, exp_s, claim, mac) = match parts.as_slice() {
+            ["xet1", scope, exp, mac] => (*scope, *exp, None, *mac),
+            ["xet1", scope, exp, claim, mac] => (*scope, *exp, Some(*claim), *mac),
+            _ => return Err(bad()),
         };
         let scope = match scope {
             "read" => Scope::Read,
             "write" => Scope::Write,
             _ => return Err(bad()),
         };
-        if !ct_eq(mac, &self.mac(&["token", scope.as_str(), exp_s])) {
+        let expected = match claim {
+            None => self.mac(&["token", scope.as_str(), exp_s]),
+            Some(c) => self.mac(&["token", scope.as_str(), exp_s, "repo", c]),
+        };
+        if !ct_eq(mac, &expected) {
             return Err(bad());
         }
         let exp: u64 = exp_s.parse().map_err(|_| bad())?;
@@ -256,6 +293,37 @@ mod tests {
         ));
         let other = AuthConfig::new(vec![]);
         assert!(other.check(Some(&h(&w)), Scope::Read).is_err());
+    }
+
+    /// Repository-bound tokens carry their claim under the MAC: they authorize like
+    /// unbound ones (single-tenant server), and a changed claim, scope or expiry
+    /// makes them invalid.
+    #[test]
+    fn repo_tokens_record_their_repository() {
+        let a = AuthConfig::new(vec![]);
+        let h = |t: &str| format!("Bearer {t}");
+        let (t, _) = a.issue_repo_token(Scope::Read, "models/acme/w.e.i.g.h.t.s@main");
+        assert_eq!(
+            AuthConfig::token_repo(&t).as_deref(),
+            Some("models/acme/w.e.i.g.h.t.s@main")
+        );
+        assert_eq!(a.check(Some(&h(&t)), Scope::Read), Ok(()));
+        assert!(matches!(
+            a.check(Some(&h(&t)), Scope::Write),
+            Err(Denied::Forbidden(_))
+        ));
+        let (other, _) = a.issue_repo_token(Scope::Read, "models/acme/other@main");
+        let parts: Vec<&str> = t.split('.').collect();
+        let other_claim = other.split('.').nth(3).unwrap();
+        let swapped = [parts[0], parts[1], parts[2], other_claim, parts[4]].join(".");
+        assert!(matches!(
+            a.check(Some(&h(&swapped)), Scope::Read),
+            Err(Denied::Unauthenticated(_))
+        ));
+        // Dropping the claim does not turn it into a valid unbound token either.
+        let dropped = [parts[0], parts[1], parts[2], parts[4]].join(".");
+        assert!(a.check(Some(&h(&dropped)), Scope::Read).is_err());
+        assert_eq!(AuthConfig::token_repo(&a.issue_token(Scope::Read).0), None);
     }
 
     #[test]

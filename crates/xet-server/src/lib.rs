@@ -26,8 +26,13 @@
 //!
 //! # Limits
 //!
-//! `/v2/file-chunk-hashes` (range-edit uploads) answers 501. Tokens are not bound to
-//! a repository: this server has one namespace of content-addressed objects.
+//! Single tenant: one namespace of content-addressed objects. CAS tokens from the
+//! token endpoints record the repository and revision they were issued for, but
+//! authorize every file (see [`AuthConfig::issue_repo_token`]). Xorb byte ranges
+//! are streamed in blocks of [`xet_store::XorbRangeReader::MAX_BLOCK_BYTES`], so a
+//! download holds one block per response in memory, not its whole range.
+//! `/v2/file-chunk-hashes` answers with gap states in xet-core's subtree format
+//! (see `xet_store::HashSubtree`), which no public spec documents.
 
 #![deny(missing_docs)]
 
@@ -38,6 +43,7 @@ mod routes;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 pub use auth::{AuthConfig, Scope};
 pub use error::{Error, Result};
@@ -56,7 +62,15 @@ pub struct ServerConfig {
     /// Base URL clients reach the server at (for `casUrl` and signed URLs); `None`:
     /// `http://` plus the request's `Host` header.
     pub public_url: Option<String>,
+    /// How long a `/v2/shards` stream may stay silent before the last progress event
+    /// is sent again as a heartbeat (§10.3); [`DEFAULT_SHARD_HEARTBEAT`] by default.
+    pub shard_heartbeat: Duration,
 }
+
+/// The `/v2/shards` heartbeat interval: xet-core's comment says the server re-sends
+/// progress about every 20 s during a stall (XET-PROTOCOL.md §10.3), well inside
+/// the read timeouts clients use.
+pub const DEFAULT_SHARD_HEARTBEAT: Duration = Duration::from_secs(20);
 
 impl ServerConfig {
     /// Listening on `127.0.0.1`, a free port.
@@ -66,6 +80,7 @@ impl ServerConfig {
             store,
             auth,
             public_url: None,
+            shard_heartbeat: DEFAULT_SHARD_HEARTBEAT,
         }
     }
 }
@@ -92,6 +107,8 @@ pub struct Stats {
     pub fetches: AtomicU64,
     /// Global-dedup queries.
     pub dedup_queries: AtomicU64,
+    /// Heartbeat lines sent on `/v2/shards` streams (§10.3).
+    pub shard_heartbeats: AtomicU64,
 }
 
 impl Stats {
@@ -112,6 +129,7 @@ pub struct AppState {
     auth: std::sync::Arc<AuthConfig>,
     public_url: Option<String>,
     stats: std::sync::Arc<Stats>,
+    shard_heartbeat: Duration,
 }
 
 impl AppState {
@@ -122,7 +140,14 @@ impl AppState {
             auth: std::sync::Arc::new(auth),
             public_url,
             stats: Default::default(),
+            shard_heartbeat: DEFAULT_SHARD_HEARTBEAT,
         }
+    }
+
+    /// The same state with another `/v2/shards` heartbeat interval (at least 1 ms).
+    pub fn with_shard_heartbeat(mut self, every: Duration) -> Self {
+        self.shard_heartbeat = every.max(Duration::from_millis(1));
+        self
     }
 
     /// Request counters.
@@ -175,7 +200,8 @@ impl Server {
         tracing::info!(%url, data = %store.describe(), "xet CAS server listening");
         Ok(Server {
             listener,
-            state: AppState::new(store, config.auth, config.public_url),
+            state: AppState::new(store, config.auth, config.public_url)
+                .with_shard_heartbeat(config.shard_heartbeat),
             url,
         })
     }

@@ -28,6 +28,11 @@ use crate::{AppState, Stats};
 /// official server splits long URLs, at roughly 500 ranges).
 const RANGES_PER_URL: usize = 256;
 
+/// Longest `kind/namespace/name@revision` a CAS token records (Hub repository ids
+/// are at most 96 characters; revisions are branch names or 40-hex commits). Keeps
+/// tokens, sent in every request header, short.
+const MAX_REPO_CLAIM_BYTES: usize = 512;
+
 /// Largest telemetry body (§10.2 #11).
 const MAX_TELEMETRY_BYTES: usize = 1 << 20;
 
@@ -365,11 +370,9 @@ async fn shard_v2(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         };
         let _ = tx.send(last);
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let ev = rx.recv().await?;
-        let mut line = serde_json::to_vec(&ev).expect("events serialize");
-        line.push(b'\n');
-        Some((Ok::<_, Infallible>(Bytes::from(line)), rx))
+    let stats = state.stats.clone();
+    let stream = ndjson_with_heartbeats(rx, state.shard_heartbeat, move || {
+        Stats::bump(&stats.shard_heartbeats)
     });
     Ok((
         [
@@ -379,6 +382,57 @@ async fn shard_v2(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// The `/v2/shards` body: each event as one NDJSON line, ending after the terminal
+/// `result`/`error`. When no event came for `every` (a long validation, a slow
+/// backend), the last progress event is sent again (§10.3), so that clients and
+/// proxies with read timeouts see a live stream; before any progress, that is
+/// `validating 0/0`. `on_heartbeat` runs once per heartbeat line.
+fn ndjson_with_heartbeats(
+    rx: tokio::sync::mpsc::UnboundedReceiver<ShardUploadEvent>,
+    every: std::time::Duration,
+    on_heartbeat: impl Fn() + Send + 'static,
+) -> impl futures_util::Stream<Item = std::result::Result<Bytes, Infallible>> + Send {
+    struct Beat<F> {
+        rx: tokio::sync::mpsc::UnboundedReceiver<ShardUploadEvent>,
+        last: ShardUploadEvent,
+        done: bool,
+        every: std::time::Duration,
+        on_heartbeat: F,
+    }
+    let start = Beat {
+        rx,
+        last: ShardUploadEvent::Validating {
+            verified: 0,
+            total: 0,
+        },
+        done: false,
+        every,
+        on_heartbeat,
+    };
+    futures_util::stream::unfold(start, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        let ev = match tokio::time::timeout(st.every, st.rx.recv()).await {
+            Ok(Some(ev)) => ev,
+            // The task ended without a terminal event (it always sends one, unless
+            // it panicked): end the stream, which clients treat as a failure.
+            Ok(None) => return None,
+            Err(_) => {
+                (st.on_heartbeat)();
+                st.last.clone()
+            }
+        };
+        match ev {
+            ShardUploadEvent::Result { .. } | ShardUploadEvent::Error { .. } => st.done = true,
+            _ => st.last = ev.clone(),
+        }
+        let mut line = serde_json::to_vec(&ev).expect("events serialize");
+        line.push(b'\n');
+        Some((Ok(Bytes::from(line)), st))
+    })
 }
 
 fn range_header(headers: &HeaderMap) -> Result<Option<(u64, u64)>> {
@@ -551,11 +605,93 @@ async fn file_head(
     Ok(([(header::CONTENT_LENGTH, size.to_string())], Body::empty()).into_response())
 }
 
-async fn file_chunk_hashes(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
+/// `GET /v2/file-chunk-hashes/{file}` (§10.2 #9, §10.4): what a client needs to
+/// re-upload the file after editing the byte ranges in `X-Range-Dirty`.
+async fn file_chunk_hashes(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+) -> Result<Json<FileChunkHashesJson>> {
     auth(&state, &headers, Scope::Read)?;
-    Err(Error::NotImplemented(
-        "/v2/file-chunk-hashes (range-edit uploads) is not offered: upload the whole file".into(),
-    ))
+    let f = parse_hash(&file)?;
+    let dirty = headers
+        .get("x-range-dirty")
+        .ok_or_else(|| {
+            Error::BadRequest("missing X-Range-Dirty header: send bytes=START-END[,START-END...]".into())
+        })?
+        .to_str()
+        .map_err(|_| Error::BadRequest("X-Range-Dirty header is not ASCII".into()))?;
+    // Inclusive ends on the wire; half-open in the store.
+    let ranges: Vec<(u64, u64)> = parse_byte_ranges(dirty)?
+        .into_iter()
+        .map(|(a, b)| (a, b.saturating_add(1)))
+        .collect();
+    let r = state.store.file_chunk_hashes(&f, &ranges).await?;
+    Ok(Json(FileChunkHashesJson {
+        total_chunks: r.total_chunks,
+        file_size: r.file_size,
+        windows: r
+            .windows
+            .iter()
+            .map(|&(a, b)| ChunkWindowJson {
+                dirty_byte_range: [a, b],
+            })
+            .collect(),
+        hash_ranges: r
+            .hash_ranges
+            .into_iter()
+            .map(|g| {
+                g.map(|g| SubtreeJson {
+                    nodes: g
+                        .nodes
+                        .iter()
+                        .map(|(h, size)| SubtreeNodeJson {
+                            hash: h.to_string(),
+                            size: *size,
+                        })
+                        .collect(),
+                    levels: g.levels,
+                    at_start: g.at_start,
+                    at_end: g.at_end,
+                })
+            })
+            .collect(),
+        gap_verification: r.gap_verification.iter().map(|h| h.to_string()).collect(),
+    }))
+}
+
+/// The §10.4 answer on the wire: camelCase, except inside the subtrees, whose
+/// field names and layout follow xet-core's serialization of its
+/// `MerkleHashSubtree` (see `xet_store::HashSubtree`).
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FileChunkHashesJson {
+    total_chunks: u64,
+    file_size: u64,
+    windows: Vec<ChunkWindowJson>,
+    hash_ranges: Vec<Option<SubtreeJson>>,
+    gap_verification: Vec<String>,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChunkWindowJson {
+    /// Half-open `[start, end)`.
+    dirty_byte_range: [u64; 2],
+}
+
+#[derive(Debug, serde::Serialize)]
+struct SubtreeJson {
+    nodes: Vec<SubtreeNodeJson>,
+    levels: Vec<(usize, usize)>,
+    at_start: bool,
+    at_end: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct SubtreeNodeJson {
+    hash: String,
+    size: u64,
 }
 
 async fn telemetry(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode> {
@@ -602,8 +738,8 @@ async fn fetch(
             what: "xorb",
             hash: xorb,
         })?;
-    let parts = state.store.read_xorb_ranges(&xorb, &wanted).await?;
-    Ok(crate::range::partial_response(&wanted, parts, total))
+    let wanted = state.store.check_xorb_ranges(&xorb, &wanted).await?;
+    crate::range::partial_response(state.store.clone(), xorb, &wanted, total).await
 }
 
 /// The Hub's token endpoints (§11.1):
@@ -648,7 +784,21 @@ async fn hub_token(
             ))
         }
     }
-    let (access_token, exp) = state.auth.issue_token(scope);
+    // The repository and revision go into the token as a claim; see
+    // `AuthConfig::issue_repo_token` for why they do not narrow its access.
+    let name = &segs[1..at];
+    let revision = segs.get(at + 1..).map(|r| r.join("/")).unwrap_or_default();
+    let repo = if revision.is_empty() {
+        format!("{kind}/{}", name.join("/"))
+    } else {
+        format!("{kind}/{}@{revision}", name.join("/"))
+    };
+    if repo.len() > MAX_REPO_CLAIM_BYTES {
+        return Err(Error::BadRequest(format!(
+            "repository id and revision are over {MAX_REPO_CLAIM_BYTES} bytes"
+        )));
+    }
+    let (access_token, exp) = state.auth.issue_repo_token(scope, &repo);
     let cas_url = base_url(&state, &headers);
     let mut resp = Json(XetTokenResponse {
         access_token: access_token.clone(),
@@ -668,4 +818,73 @@ async fn hub_token(
         }
     }
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use futures_util::StreamExt;
+
+    use super::*;
+
+    /// A stall longer than the heartbeat interval re-sends the last progress event
+    /// (before any: `validating 0/0`) until the terminal event, which ends the
+    /// stream; each heartbeat is counted.
+    #[tokio::test]
+    async fn stalls_send_heartbeats_before_the_result() {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let beats = Arc::new(AtomicU64::new(0));
+        let b = beats.clone();
+        let stream = ndjson_with_heartbeats(rx, Duration::from_millis(100), move || {
+            b.fetch_add(1, Ordering::Relaxed);
+        });
+        let progress = ShardUploadEvent::Validating {
+            verified: 1,
+            total: 2,
+        };
+        let producer = tokio::spawn(async move {
+            // Silent for 3.5 intervals, progress, silent again, then the result.
+            tokio::time::sleep(Duration::from_millis(350)).await;
+            tx.send(progress).unwrap();
+            tokio::time::sleep(Duration::from_millis(350)).await;
+            tx.send(ShardUploadEvent::Result { result: Some(1) }).unwrap();
+            // Anything after the terminal event is not sent.
+            let _ = tx.send(ShardUploadEvent::Validating {
+                verified: 9,
+                total: 9,
+            });
+        });
+        let lines: Vec<ShardUploadEvent> = stream
+            .map(|l| {
+                let l = l.unwrap();
+                assert_eq!(l.last(), Some(&b'\n'));
+                serde_json::from_slice(&l).unwrap()
+            })
+            .collect()
+            .await;
+        producer.await.unwrap();
+        let zero = ShardUploadEvent::Validating {
+            verified: 0,
+            total: 0,
+        };
+        let one = ShardUploadEvent::Validating {
+            verified: 1,
+            total: 2,
+        };
+        let at = lines
+            .iter()
+            .position(|e| *e == one)
+            .expect("the real progress event");
+        assert!(at >= 1, "no heartbeat during the first stall: {lines:?}");
+        assert!(lines[..at].iter().all(|e| *e == zero), "{lines:?}");
+        let n = lines.len();
+        assert_eq!(lines[n - 1], ShardUploadEvent::Result { result: Some(1) });
+        assert!(n - 1 - at >= 2, "no heartbeat during the second stall: {lines:?}");
+        assert!(lines[at..n - 1].iter().all(|e| *e == one), "{lines:?}");
+        // Every line but the real progress and the result was a heartbeat.
+        assert_eq!(beats.load(Ordering::Relaxed) as usize, n - 2);
+    }
 }

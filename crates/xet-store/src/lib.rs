@@ -6,10 +6,12 @@
 //! # Tour
 //!
 //! - [`Store`]: open with a [`StoreConfig`], then [`Store::put_xorb`],
-//!   [`Store::put_shard`], [`Store::reconstruction`], [`Store::read_xorb_ranges`],
+//!   [`Store::put_shard`], [`Store::reconstruction`], [`Store::open_xorb_range`] (streamed byte ranges),
 //!   [`Store::dedup_shard`], [`Store::file_size`].
 //! - [`Reconstruction`]: terms and per-xorb chunk/byte ranges, without URLs (the
 //!   HTTP layer signs those).
+//! - [`FileChunkHashes`] and [`HashSubtree`]: what a client re-uploading an edited
+//!   file needs ([`Store::file_chunk_hashes`]).
 //! - [`Error`] with [`Error::kind`]: one class per HTTP status.
 //!
 //! ```
@@ -33,14 +35,18 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod chunk_hashes;
 mod error;
 mod reconstruction;
 mod store;
 
 pub use backend::S3Config;
+pub use chunk_hashes::{FileChunkHashes, HashSubtree};
 pub use error::{Error, ErrorKind, Result};
 pub use reconstruction::{Reconstruction, XorbMeta};
-pub use store::{ShardProgress, Store, StoreConfig, MAX_SHARD_UPLOAD_BYTES, MAX_XORB_UPLOAD_BYTES};
+pub use store::{
+    ShardProgress, Store, StoreConfig, XorbRangeReader, MAX_SHARD_UPLOAD_BYTES, MAX_XORB_UPLOAD_BYTES,
+};
 
 /// Fills `buf` with random bytes from the OS (temp names, keys, ids).
 pub fn random_bytes(buf: &mut [u8]) {

@@ -22,11 +22,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
+use xet_format::hash::HashedLength;
 use xet_format::shard::{FileInfo, FullOptions, Shard, StoredXorb};
 use xet_format::xorb::{validate_xorb, XorbObjectInfo, MAX_XORB_BYTES_ACCEPTED, MAX_XORB_CHUNKS};
 use xet_format::MerkleHash;
 
-use crate::backend::{Backend, LocalBackend, S3Backend, S3Config};
+use crate::backend::{Backend, LocalBackend, RangeBody, S3Backend, S3Config, RANGE_BLOCK_BYTES};
+use crate::chunk_hashes::{self, FileChunkHashes};
 use crate::error::{Error, Result};
 use crate::reconstruction::{plan, Reconstruction, XorbMeta};
 
@@ -62,6 +64,43 @@ const DEDUP_KEY_TTL_SECS: u64 = 7 * 24 * 3600;
 
 /// Footers kept in memory before the cache is reset (about 45 KiB each at 1024 chunks).
 const META_CACHE_ENTRIES: usize = 20_000;
+
+/// One byte range of a stored xorb, produced piece by piece by
+/// [`XorbRangeReader::next_block`] (see [`Store::open_xorb_range`]). Dropping it
+/// early (a client that went away) releases the file or backend connection.
+#[derive(Debug)]
+pub struct XorbRangeReader {
+    body: RangeBody,
+    start: u64,
+    len: u64,
+}
+
+impl XorbRangeReader {
+    /// Largest piece [`XorbRangeReader::next_block`] returns.
+    pub const MAX_BLOCK_BYTES: usize = RANGE_BLOCK_BYTES;
+
+    /// First byte of the range within the xorb.
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// Exact number of bytes the range yields (its end already clamped).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the range is empty (never, for a range that opened).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The next piece (at most [`Self::MAX_BLOCK_BYTES`] bytes), or `None` once
+    /// all [`Self::len`] bytes were returned. A backend that delivers fewer or
+    /// more bytes than the range holds makes this an error.
+    pub async fn next_block(&mut self) -> Result<Option<Bytes>> {
+        self.body.next_block().await
+    }
+}
 
 /// Progress of [`Store::put_shard_with_progress`], mirroring the `/v2/shards`
 /// events of §10.3.
@@ -265,14 +304,40 @@ impl Store {
         Ok(self.xorb_meta(hash).await?.map(|m| m.body_len()))
     }
 
-    /// Byte ranges (inclusive ends) of a stored xorb's chunk records.
+    /// Byte ranges (inclusive ends) of a stored xorb's chunk records, each read
+    /// whole into memory. For responses, prefer [`Store::open_xorb_range`], which
+    /// streams.
     pub async fn read_xorb_ranges(&self, hash: &MerkleHash, ranges: &[(u64, u64)]) -> Result<Vec<Bytes>> {
+        let half_open = self
+            .check_xorb_ranges(hash, ranges)
+            .await?
+            .into_iter()
+            .map(|(s, e)| (s, e + 1))
+            .collect();
+        self.backend()
+            .get_ranges(&xorb_key(hash), half_open)
+            .await?
+            .ok_or(Error::NotFound {
+                what: "xorb",
+                hash: *hash,
+            })
+    }
+
+    /// Checks byte ranges (inclusive ends) against a stored xorb's chunk records
+    /// and clamps each end to the last byte, as HTTP does: the ranges
+    /// [`Store::open_xorb_range`] will produce, so their exact lengths are known
+    /// before any byte is read (for `Content-Length`).
+    pub async fn check_xorb_ranges(
+        &self,
+        hash: &MerkleHash,
+        ranges: &[(u64, u64)],
+    ) -> Result<Vec<(u64, u64)>> {
         let meta = self.xorb_meta(hash).await?.ok_or(Error::NotFound {
             what: "xorb",
             hash: *hash,
         })?;
         let len = meta.body_len();
-        let mut half_open = Vec::with_capacity(ranges.len());
+        let mut out = Vec::with_capacity(ranges.len());
         for &(s, e) in ranges {
             if e < s {
                 return Err(Error::BadRequest(format!(
@@ -286,15 +351,104 @@ impl Store {
                     len,
                 });
             }
-            half_open.push((s, e.min(len - 1) + 1));
+            out.push((s, e.min(len - 1)));
         }
-        self.backend()
-            .get_ranges(&xorb_key(hash), half_open)
+        Ok(out)
+    }
+
+    /// Opens one byte range (inclusive end, clamped like
+    /// [`Store::check_xorb_ranges`]) of a stored xorb for streaming: the bytes come
+    /// in pieces of at most [`XorbRangeReader::MAX_BLOCK_BYTES`], so serving a
+    /// 64 MiB range holds one piece in memory, not 64 MiB.
+    pub async fn open_xorb_range(&self, hash: &MerkleHash, start: u64, end: u64) -> Result<XorbRangeReader> {
+        let (start, end) = self.check_xorb_ranges(hash, &[(start, end)]).await?[0];
+        let body = self
+            .backend()
+            .open_range(&xorb_key(hash), start, end + 1)
             .await?
             .ok_or(Error::NotFound {
                 what: "xorb",
                 hash: *hash,
-            })
+            })?;
+        Ok(XorbRangeReader {
+            body,
+            start,
+            len: end - start + 1,
+        })
+    }
+
+    /// Most dirty ranges one file-chunk-hashes query may name (untrusted input:
+    /// bounds the work and the answer).
+    pub const MAX_DIRTY_RANGES: usize = 4096;
+
+    /// The windows and gap states a client needs to re-upload `file` after editing
+    /// the half-open byte ranges `dirty` (§10.4; see [`FileChunkHashes`]). Ranges
+    /// are sorted, merged and clamped to the file; none left is a bad request.
+    ///
+    /// Memory: the chunk list of the file (40 bytes a chunk, so about 0.6 MiB per
+    /// GiB of file), bounded by what is stored, not by the request.
+    pub async fn file_chunk_hashes(
+        &self,
+        file: &MerkleHash,
+        dirty: &[(u64, u64)],
+    ) -> Result<FileChunkHashes> {
+        if dirty.len() > Self::MAX_DIRTY_RANGES {
+            return Err(Error::BadRequest(format!(
+                "{} dirty ranges: at most {} per query",
+                dirty.len(),
+                Self::MAX_DIRTY_RANGES
+            )));
+        }
+        let info = self.file_info(file).await?.ok_or(Error::NotFound {
+            what: "file",
+            hash: *file,
+        })?;
+        let size = info.size();
+        let mut ranges: Vec<(u64, u64)> = dirty
+            .iter()
+            .map(|&(a, b)| (a, b.min(size)))
+            .filter(|&(a, b)| a < b)
+            .collect();
+        ranges.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+        for (a, b) in ranges {
+            match merged.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        if merged.is_empty() {
+            return Err(Error::BadRequest(format!(
+                "no dirty range lies within the file's {size} bytes"
+            )));
+        }
+        let mut chunks: Vec<HashedLength> = Vec::new();
+        let mut terms = Vec::with_capacity(info.terms.len());
+        for (i, t) in info.terms.iter().enumerate() {
+            let meta = self
+                .xorb_meta(&t.xorb_hash)
+                .await?
+                .ok_or_else(|| Error::Corrupt {
+                    key: file_key(file),
+                    reason: format!("term {i} names xorb {} which is not stored", t.xorb_hash),
+                })?;
+            let (a, b) = (t.chunk_start as usize, t.chunk_end as usize);
+            if a >= b || b > meta.chunk_hashes.len() {
+                return Err(Error::Corrupt {
+                    key: file_key(file),
+                    reason: format!("term {i} chunk range {a}..{b} is outside xorb {}", t.xorb_hash),
+                });
+            }
+            chunks.extend(
+                meta.chunk_hashes[a..b]
+                    .iter()
+                    .zip(&meta.chunk_lengths[a..b])
+                    .map(|(h, l)| (*h, u64::from(*l))),
+            );
+            let v = info.verification.as_ref().and_then(|v| v.get(i).copied());
+            terms.push((u64::from(t.unpacked_bytes), v));
+        }
+        Ok(chunk_hashes::build(&chunks, &merged, &terms))
     }
 
     /// For backends clients can upload to directly (S3): a presigned PUT URL, valid

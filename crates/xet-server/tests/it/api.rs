@@ -551,10 +551,17 @@ async fn auth_scopes_expiry_and_token_endpoints() {
         404
     );
     let user = format!("Bearer {USER_TOKEN}");
-    for path in [
-        url("write"),
-        "/api/datasets/org/data/xet-read-token/v1.0".to_string(),
-        "/api/spaces/solo/xet-read-token/main".to_string(),
+    for (path, claim) in [
+        (url("write"), "models/me/repo@main"),
+        (
+            "/api/datasets/org/data/xet-read-token/v1.0".to_string(),
+            "datasets/org/data@v1.0",
+        ),
+        (
+            "/api/spaces/solo/xet-read-token/main".to_string(),
+            "spaces/solo@main",
+        ),
+        ("/api/buckets/org/b/xet-write-token".to_string(), "buckets/org/b"),
     ] {
         let resp = get(&path, &user).await.unwrap();
         assert_eq!(resp.status(), 200, "{path}");
@@ -563,7 +570,15 @@ async fn auth_scopes_expiry_and_token_endpoints() {
             serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
         assert_eq!(t.cas_url, base);
         assert!(t.exp > 1_700_000_000);
+        // The token records what it was issued for (not used to narrow access:
+        // single-tenant server, see `AuthConfig::issue_repo_token`).
+        assert_eq!(
+            xet_server::AuthConfig::token_repo(&t.access_token).as_deref(),
+            Some(claim)
+        );
     }
+    let long = format!("/api/models/me/{}/xet-read-token/main", "r".repeat(600));
+    assert_eq!(get(&long, &user).await.unwrap().status(), 400);
     let t: xet_format::api::XetTokenResponse =
         serde_json::from_slice(&get(&url("write"), &user).await.unwrap().bytes().await.unwrap()).unwrap();
     assert_eq!(
@@ -595,6 +610,50 @@ async fn auth_scopes_expiry_and_token_endpoints() {
     assert_eq!(resp.await.unwrap().status(), 200);
     assert_eq!(
         get("/v2/file-chunk-hashes/00", &read).await.unwrap().status(),
-        501
+        400
     );
+}
+
+/// A large xorb range (32 MiB, one signed URL) downloads whole and exact, and a
+/// client that hangs up after the first bytes leaves the server serving: the next
+/// full download of the same range is still exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_range_fetch_and_client_disconnect() {
+    let server = TestServer::start().await;
+    let (c, base, w) = (http(), server.url.clone(), server.bearer(Scope::Write));
+    let u = hand_upload(Rng::new(21).bytes(32 << 20));
+    put_hand_upload(&c, &base, &w, &u).await;
+    let r = server.bearer(Scope::Read);
+    let rec: xet_format::api::ReconstructionV2 = serde_json::from_slice(
+        &c.get(format!("{base}/v2/reconstructions/{}", u.file_hash))
+            .header("authorization", &r)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let fetch = &rec.xorbs[&u.xorb_hash][0];
+    assert_eq!(fetch.ranges.len(), 1);
+    let (a, b) = (fetch.ranges[0].bytes.start, fetch.ranges[0].bytes.end);
+    assert_eq!((a, b + 1), (0, u.xorb.len() as u64));
+    let get = || c.get(&fetch.url).header("range", format!("bytes={a}-{b}")).send();
+
+    // Hang up after the first piece.
+    let mut resp = get().await.unwrap();
+    assert_eq!(resp.status(), 206);
+    assert_eq!(resp.content_length(), Some(u.xorb.len() as u64));
+    assert!(!resp.chunk().await.unwrap().unwrap().is_empty());
+    drop(resp);
+
+    for _ in 0..2 {
+        let resp = get().await.unwrap();
+        assert_eq!(resp.status(), 206);
+        assert_eq!(resp.content_length(), Some(u.xorb.len() as u64));
+        let body = resp.bytes().await.unwrap();
+        assert!(body == u.xorb, "the streamed range differs from the xorb");
+    }
+    assert_eq!(download(&c, &base, &r, &u.file_hash, None).await.unwrap(), u.data);
 }

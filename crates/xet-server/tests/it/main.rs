@@ -3,6 +3,7 @@
 //! and concurrency.
 
 mod api;
+mod chunk_hashes;
 mod concurrency;
 mod official;
 mod support;

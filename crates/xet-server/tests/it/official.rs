@@ -168,3 +168,21 @@ async fn s3_backend_round_trip() {
         "second upload asked to upload a xorb"
     );
 }
+
+/// `/v2/shards` heartbeats (§10.3) every millisecond, so a shard validation that
+/// takes longer than that (reading xorb footers, fsyncing the shard and its index
+/// entries) sends progress lines again: the official client reads them and still
+/// completes the upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn official_client_accepts_shard_heartbeats() {
+    require_official_client();
+    let server = TestServer::start_tuned(|c| c.shard_heartbeat = std::time::Duration::from_millis(1)).await;
+    let dir = TempDir::new("official-heartbeat");
+    let files = corpus(dir.path(), 4);
+    round_trip(&server, &dir.path().join("home"), &[], &files).await;
+    let s = server.state.stats();
+    assert!(Stats::get(&s.shards_v2) > 0);
+    // How many heartbeats went out depends on the machine's fsync speed, so it is
+    // reported, not asserted (the unit test in routes.rs asserts them).
+    eprintln!("heartbeat lines sent: {}", Stats::get(&s.shard_heartbeats));
+}

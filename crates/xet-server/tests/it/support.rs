@@ -84,7 +84,21 @@ impl TestServer {
     }
 
     pub async fn start_on(store: StoreConfig, auth: AuthConfig, dir: TempDir) -> Self {
-        let config = ServerConfig::new(store, auth);
+        Self::start_config(ServerConfig::new(store, auth), dir).await
+    }
+
+    /// A local-store server whose config `tune` adjusts first.
+    pub async fn start_tuned(tune: impl FnOnce(&mut ServerConfig)) -> Self {
+        let dir = TempDir::new("srv");
+        let mut config = ServerConfig::new(
+            StoreConfig::local(dir.path().join("store")),
+            AuthConfig::new(vec![USER_TOKEN.into()]),
+        );
+        tune(&mut config);
+        Self::start_config(config, dir).await
+    }
+
+    pub async fn start_config(config: ServerConfig, dir: TempDir) -> Self {
         let server = Server::bind(config).await.expect("bind");
         let url = server.url().to_string();
         let state = server.state().clone();

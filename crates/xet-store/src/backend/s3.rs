@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
+use super::RANGE_BLOCK_BYTES;
 use crate::error::{Error, Result};
 
 /// Where and how to reach the bucket.
@@ -310,6 +311,25 @@ impl S3Backend {
         Ok(Some(out))
     }
 
+    /// Opens `[start, end)` as one ranged GET whose body is read as it arrives.
+    pub(crate) async fn open_range(&self, key: &str, start: u64, end: u64) -> Result<Option<S3Range>> {
+        let range = [("range", format!("bytes={start}-{}", end - 1))];
+        let resp = self
+            .send(
+                reqwest::Method::GET,
+                &self.object_path(key),
+                "",
+                &range,
+                Bytes::new(),
+            )
+            .await?;
+        Ok(Self::check(resp, "S3 ranged GET").await?.map(|resp| S3Range {
+            resp,
+            pending: Bytes::new(),
+            remaining: end - start,
+        }))
+    }
+
     pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         let full = format!("{}{prefix}/", self.config.prefix);
         let mut out = Vec::new();
@@ -338,6 +358,49 @@ impl S3Backend {
         }
         out.sort();
         Ok(out)
+    }
+}
+
+/// A ranged GET's body, passed on as hyper delivers it (pieces of a few KiB to a
+/// few hundred), split further if a piece is over [`RANGE_BLOCK_BYTES`]. Dropping
+/// it drops the response, which closes the connection to S3 mid-body.
+#[derive(Debug)]
+pub(crate) struct S3Range {
+    resp: reqwest::Response,
+    pending: Bytes,
+    remaining: u64,
+}
+
+impl S3Range {
+    pub(crate) async fn next_block(&mut self) -> Result<Option<Bytes>> {
+        while self.pending.is_empty() {
+            match self
+                .resp
+                .chunk()
+                .await
+                .map_err(|e| backend_err("S3 GET body", e, true))?
+            {
+                Some(c) => self.pending = c,
+                None if self.remaining == 0 => return Ok(None),
+                None => {
+                    return Err(backend_err(
+                        "S3 ranged GET",
+                        format!("body ended {} bytes short", self.remaining),
+                        true,
+                    ))
+                }
+            }
+        }
+        let n = self.pending.len().min(RANGE_BLOCK_BYTES);
+        if n as u64 > self.remaining {
+            return Err(backend_err(
+                "S3 ranged GET",
+                "body is longer than the range asked for",
+                true,
+            ));
+        }
+        self.remaining -= n as u64;
+        Ok(Some(self.pending.split_to(n)))
     }
 }
 

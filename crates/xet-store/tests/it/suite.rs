@@ -121,6 +121,22 @@ async fn suite(config: StoreConfig) {
     let parts = store.read_xorb_ranges(&xh, &[(0, 9), (100, 100)]).await.unwrap();
     assert_eq!(parts[0], xorb.slice(..10));
     assert_eq!(parts[1], xorb.slice(100..101));
+    // Streamed: the end clamped to the xorb, pieces bounded, bytes exact.
+    let mut reader = store
+        .open_xorb_range(&xh, 3, xorb.len() as u64 + 5)
+        .await
+        .unwrap();
+    assert_eq!(reader.len(), xorb.len() as u64 - 3);
+    let mut streamed = Vec::new();
+    while let Some(block) = reader.next_block().await.unwrap() {
+        assert!(!block.is_empty() && block.len() <= xet_store::XorbRangeReader::MAX_BLOCK_BYTES);
+        streamed.extend_from_slice(&block);
+    }
+    assert!(streamed == xorb[3..], "streamed range differs");
+    assert!(store
+        .open_xorb_range(&xh, xorb.len() as u64, xorb.len() as u64)
+        .await
+        .is_err());
     assert!(matches!(
         store
             .read_xorb_ranges(&xh, &[(xorb.len() as u64, xorb.len() as u64 + 5)])
