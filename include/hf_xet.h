@@ -105,7 +105,8 @@ const char *hf_xet_version(void);
  Sets process-wide defaults (idempotent; a later call replaces them) and starts the
  worker runtime. `options_json`: NULL or a JSON object with the optional keys
  `hfHome` and `cacheDir` (the Xet cache root; default `HF_XET_CACHE`, else
- `$HF_HOME/xet`, else `~/.cache/huggingface/xet`). Never writes environment variables.
+ `$HF_HOME/xet`, else `~/.cache/huggingface/xet`) and `userAgent` (the HTTP
+ `User-Agent`; default `xet-rs/<version>`). Never writes environment variables.
 
  # Safety
  `options_json` is NULL or a NUL-terminated string.
@@ -119,21 +120,23 @@ int32_t hf_xet_init(const char *options_json);
 char *hf_xet_last_error_message(void);
 
 /*
- Allocates `len` zeroed bytes the host can fill and pass in (for hosts without a
- malloc of their own, such as Dart without package:ffi). NULL if `len` is 0 or memory
+ Allocates `len` zeroed bytes, 16-byte aligned (fit for arrays of any scalar the
+ calls take), that the host can fill and pass in (for hosts without a malloc of
+ their own, such as Dart without package:ffi). NULL if `len` is 0 or memory
  is short. Free with `hf_xet_buffer_free`.
  */
 uint8_t *hf_xet_buffer_alloc(size_t len);
 
 /*
- Frees a buffer from `hf_xet_buffer_alloc`. `HF_XET_ERR_UNKNOWN_HANDLE` for any other
- pointer, NULL, or a buffer freed already.
+ Frees a buffer from `hf_xet_buffer_alloc`; NULL does nothing. `HF_XET_ERR_UNKNOWN_HANDLE`
+ for any other pointer or a buffer freed already.
  */
 int32_t hf_xet_buffer_free(uint8_t *ptr);
 
 /*
- Frees a string the library handed out (a `done` payload, an error message).
- `HF_XET_ERR_UNKNOWN_HANDLE` for any other pointer, NULL, or a string freed already.
+ Frees a string the library handed out (a `done` payload, an error message); NULL
+ does nothing. `HF_XET_ERR_UNKNOWN_HANDLE` for any other pointer or a string freed
+ already.
  */
 int32_t hf_xet_string_free(char *s);
 
@@ -163,8 +166,8 @@ int32_t hf_xet_token_error(uint64_t request_id, const char *message);
  the embedded local store under the cache directory), `token` and `tokenExpiry`
  (Unix seconds), `hfHome`, `cacheDir`, `repoType`, `sha256` (default true),
  `refreshToken` (default: `token_request` is not NULL), `tokenTimeoutSecs` (default
- 60), `retryAttempts` (attempts per server call, default 5). Unknown keys are an
- error.
+ 60), `retryAttempts` (attempts per server call, default 5), `userAgent`. Unknown
+ keys are an error.
 
  Every argument is copied before returning. On `HF_XET_OK`, `*out_op` holds the
  operation id before any callback runs and `done` will be called exactly once; on

@@ -23,6 +23,7 @@ use crate::{FfiError, HfXetDoneFn, HfXetProgressFn, HfXetTokenRequestFn, HF_XET_
 struct InitOptions {
     hf_home: Option<String>,
     cache_dir: Option<String>,
+    user_agent: Option<String>,
 }
 
 fn defaults() -> &'static Mutex<InitOptions> {
@@ -73,6 +74,7 @@ pub(crate) struct SessionOptions {
     refresh_token: Option<bool>,
     token_timeout_secs: Option<u64>,
     retry_attempts: Option<u32>,
+    user_agent: Option<String>,
 }
 
 impl SessionOptions {
@@ -102,6 +104,17 @@ impl SessionOptions {
             return Err(FfiError::invalid("options: tokenTimeoutSecs must be at least 1"));
         }
         Ok(o)
+    }
+
+    /// The `User-Agent`: options, then `hf_xet_init`, then the library's own.
+    fn user_agent(&self) -> Option<String> {
+        self.user_agent.clone().or_else(|| {
+            defaults()
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .user_agent
+                .clone()
+        })
     }
 
     /// The cache root: options, then `hf_xet_init`, then the environment (read only).
@@ -345,6 +358,7 @@ async fn connect(
     if let Some(n) = options.retry_attempts {
         config.retry.max_attempts = n;
     }
+    config.user_agent = options.user_agent();
     let root = config.cache_dir.clone();
     let Some(endpoint) = &options.endpoint else {
         // No endpoint: the embedded store the CLI uses, under the cache root.
@@ -407,6 +421,8 @@ enum UploadItem {
 struct Forward {
     op: u64,
     cb: Callbacks,
+    /// The request's total size, known up front (the session learns it file by file).
+    total: Option<u64>,
 }
 
 impl ProgressSink for Forward {
@@ -428,7 +444,7 @@ impl ProgressSink for Forward {
                 deduped,
             } => self
                 .cb
-                .progress(self.op, -1, processed, total, transferred, deduped),
+                .progress(self.op, -1, processed, self.total.or(total), transferred, deduped),
         }
     }
 }
@@ -445,8 +461,16 @@ async fn upload(
     cancel: CancellationToken,
 ) -> Result<String, FfiError> {
     let (cas, config) = connect(op, cb, options).await?;
+    // The totals are known before the first byte is read: the hosts' progress bars need them.
+    let total = items
+        .iter()
+        .map(|item| match item {
+            UploadItem::File(path) => std::fs::metadata(path).ok().map(|m| m.len()),
+            UploadItem::Bytes(data) => Some(data.len() as u64),
+        })
+        .sum::<Option<u64>>();
     let session = UploadSession::new(cas, config)?
-        .with_progress(Arc::new(Forward { op, cb }))
+        .with_progress(Arc::new(Forward { op, cb, total }))
         .with_cancellation(cancel);
     // Files are added in order so their indices in progress reports match the request.
     for (i, item) in items.into_iter().enumerate() {

@@ -103,18 +103,24 @@ pub(crate) fn free_string(p: *mut c_char) -> bool {
     true
 }
 
-/// Allocates `len` zeroed bytes for the host; null if `len` is 0 or memory is short.
+/// Alignment of host buffers: enough for any scalar the ABI reads from them (the host
+/// may fill one with `uint64_t` sizes or pointer arrays, which Rust reads as such).
+const BUFFER_ALIGN: usize = 16;
+
+/// Allocates `len` zeroed bytes for the host, 16-byte aligned; null if `len` is 0 or
+/// memory is short.
 pub(crate) fn alloc_buffer(len: usize) -> *mut u8 {
+    let Ok(layout) = std::alloc::Layout::from_size_align(len, BUFFER_ALIGN) else {
+        return std::ptr::null_mut();
+    };
     if len == 0 {
         return std::ptr::null_mut();
     }
-    let mut v = Vec::new();
-    if v.try_reserve_exact(len).is_err() {
-        return std::ptr::null_mut();
+    // SAFETY: the layout has a non-zero size.
+    let p = unsafe { std::alloc::alloc_zeroed(layout) };
+    if !p.is_null() {
+        state().buffers.insert(p as usize, len);
     }
-    v.resize(len, 0u8);
-    let p = Box::into_raw(v.into_boxed_slice()) as *mut u8;
-    state().buffers.insert(p as usize, len);
     p
 }
 
@@ -123,8 +129,14 @@ pub(crate) fn free_buffer(p: *mut u8) -> bool {
     let Some(len) = state().buffers.remove(&(p as usize)) else {
         return false;
     };
-    // SAFETY: `p` and `len` describe the boxed slice leaked in `alloc_buffer`, still
-    // registered until just now, so this is its only owner.
-    drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, len)) });
+    // SAFETY: `p` was allocated by `alloc_buffer` with this size and alignment (the
+    // layout was valid then) and was still registered until just now, so this is its
+    // only release.
+    unsafe {
+        std::alloc::dealloc(
+            p,
+            std::alloc::Layout::from_size_align_unchecked(len, BUFFER_ALIGN),
+        )
+    };
     true
 }

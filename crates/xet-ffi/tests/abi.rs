@@ -359,6 +359,11 @@ fn upload_files_then_download_whole_and_ranges_over_http() {
     assert!(
         h.count(|e| matches!(e, Event::Progress { op: o, item: -1, processed: 300_000, .. } if *o == op)) > 0
     );
+    let first_total = h.events.lock().unwrap().iter().find_map(|e| match e {
+        Event::Progress { item: -1, total, .. } => Some(*total),
+        _ => None,
+    });
+    assert_eq!(first_total, Some(300_000), "totals known from the first report");
     let me = std::thread::current().id();
     assert!(
         h.threads().iter().all(|t| *t != me),
@@ -704,7 +709,11 @@ fn misuse_gives_error_codes_and_no_callbacks() {
         HF_XET_ERR_UNKNOWN_HANDLE
     );
     // Strings: ours only, once.
-    assert_eq!(hf_xet_string_free(null_mut()), HF_XET_ERR_UNKNOWN_HANDLE);
+    assert_eq!(
+        hf_xet_string_free(null_mut()),
+        HF_XET_OK,
+        "free(NULL) does nothing"
+    );
     let foreign = c("not from the library").into_raw();
     assert_eq!(hf_xet_string_free(foreign), HF_XET_ERR_UNKNOWN_HANDLE);
     drop(unsafe { CString::from_raw(foreign) });
@@ -716,10 +725,15 @@ fn misuse_gives_error_codes_and_no_callbacks() {
     assert!(hf_xet_buffer_alloc(0).is_null());
     let b = hf_xet_buffer_alloc(1000);
     assert!(!b.is_null());
+    assert_eq!(b as usize % 16, 0, "aligned for any scalar array");
     unsafe { std::slice::from_raw_parts_mut(b, 1000).fill(7) };
     assert_eq!(hf_xet_buffer_free(b), HF_XET_OK);
     assert_eq!(hf_xet_buffer_free(b), HF_XET_ERR_UNKNOWN_HANDLE, "double free");
-    assert_eq!(hf_xet_buffer_free(null_mut()), HF_XET_ERR_UNKNOWN_HANDLE);
+    assert_eq!(
+        hf_xet_buffer_free(null_mut()),
+        HF_XET_OK,
+        "free(NULL) does nothing"
+    );
     let mut local = [0u8; 4];
     assert_eq!(hf_xet_buffer_free(local.as_mut_ptr()), HF_XET_ERR_UNKNOWN_HANDLE);
     // A failed start never calls back.
@@ -743,4 +757,31 @@ fn buffers_from_the_library_can_be_uploaded() {
     let (code, payload) = h.done(op);
     assert_eq!(code, HF_XET_OK, "{payload}");
     assert_eq!(json(&payload)["files"][0]["hash"], expected(&d).0.as_str());
+}
+
+#[test]
+fn user_agent_from_options_reaches_the_server() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 8192];
+        let n = s.read(&mut buf).unwrap();
+        let _ = s.write_all(
+            b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        );
+        String::from_utf8_lossy(&buf[..n]).to_lowercase()
+    });
+    let cache = tempfile::tempdir().unwrap();
+    let opts =
+        serde_json::json!({"endpoint": url, "token": "t", "cacheDir": cache.path(), "retryAttempts": 1,
+        "userAgent": "dart-hf-xet/9.9"})
+        .to_string();
+    let h = Host::new();
+    let (code, op) = upload_bytes(&h, &opts, &[&data(10_000, 1)], false);
+    assert_eq!(code, HF_XET_OK);
+    let request = seen.join().unwrap();
+    assert!(request.contains("user-agent: dart-hf-xet/9.9"), "{request}");
+    assert_ne!(h.done(op).0, HF_XET_OK);
 }

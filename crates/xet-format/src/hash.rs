@@ -101,7 +101,7 @@ fn group_len(rest: &[HashedLength]) -> usize {
     }
     let limit = rest.len().min(MERKLE_MAX_GROUP);
     (MERKLE_MIN_GROUP - 1..limit)
-        .find(|&i| rest[i].0.w3() % MERKLE_CUT_MODULUS == 0)
+        .find(|&i| rest[i].0.w3().is_multiple_of(MERKLE_CUT_MODULUS))
         .map_or(limit, |i| i + 1)
 }
 

@@ -91,7 +91,7 @@ impl MerkleHash {
     /// hash alone: `w3 % 1024 == 0` (XET-PROTOCOL.md §8.2). The first chunk of every
     /// file is eligible too; that rule is the caller's.
     pub fn is_global_dedup_eligible(&self) -> bool {
-        self.w3() % 1024 == 0
+        self.w3().is_multiple_of(1024)
     }
 
     /// Parses the 64-character string form.

@@ -97,7 +97,7 @@ impl HashSubtree {
 }
 
 fn natural_cut(n: &HashedLength) -> bool {
-    n.0.w3() % 4 == 0
+    n.0.w3().is_multiple_of(4)
 }
 
 /// A gap between natural cuts that pins group boundaries whatever precedes or

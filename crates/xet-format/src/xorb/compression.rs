@@ -253,7 +253,7 @@ impl SchemeSelector {
             self.segment_pending = false;
             self.in_segment = 0;
         }
-        if self.in_segment % self.interval == 0 {
+        if self.in_segment.is_multiple_of(self.interval) {
             self.block_scheme = decide();
         }
         self.in_segment += 1;

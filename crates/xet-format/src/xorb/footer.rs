@@ -275,7 +275,7 @@ impl XorbObjectInfo {
         } else {
             (V0_FIXED, V0_PER_CHUNK)
         };
-        if info_len < fixed || (info_len - fixed) % per != 0 {
+        if info_len < fixed || !(info_len - fixed).is_multiple_of(per) {
             return Err(Error::invalid(
                 "xorb footer info length",
                 base + info_len,

@@ -79,7 +79,7 @@ fn group_len(rest: &[HashedLength]) -> usize {
     }
     let limit = rest.len().min(9);
     (2..limit)
-        .find(|&i| rest[i].0.w3() % 4 == 0)
+        .find(|&i| rest[i].0.w3().is_multiple_of(4))
         .map_or(limit, |i| i + 1)
 }
 

@@ -1,0 +1,179 @@
+// Errors surfaced as XetException subclasses, cancellation, and HfXet's setup calls,
+// against `xet serve` on loopback (tool/test.sh).
+import 'dart:io';
+import 'dart:typed_data';
+
+import 'package:hf_xet/hf_xet.dart';
+
+import 'harness.dart';
+import 'support.dart';
+
+Future<void> main() async {
+  final s = Suite();
+
+  s.test('HfXet.ensureInitialized, initialized, isSupported', () async {
+    expect(HfXet.isSupported(), 'the native library loads');
+    expect(HfXet.nativeVersion.isNotEmpty, 'a native version');
+    final home = tempDir('init').path;
+    final ok = await HfXet.ensureInitialized(
+        throwOnFail: true, huggingfaceHubVersion: '0.30.0', huggingfaceHome: () => home);
+    expect(ok, 'ensureInitialized returned true');
+    expect(HfXet.initialized, 'initialized after ensureInitialized');
+    expectEquals(HfXet.getHuggingfaceHome?.call(), home, 'getHuggingfaceHome set');
+    HfXet.getHuggingfaceHome = null;
+    // Idempotent.
+    expect(await HfXet.ensureInitialized(), 'second call');
+  });
+
+  s.test('XetException.fromCode maps every ABI code to its subclass', () {
+    final want = <int, Type>{
+      1: XetInvalidArgumentException,
+      2: XetUnknownHandleException,
+      3: XetCancelledException,
+      4: XetIoException,
+      5: XetNetworkException,
+      6: XetAuthException,
+      7: XetNotFoundException,
+      8: XetCorruptException,
+      9: XetRangeException,
+      10: XetInternalException,
+    };
+    want.forEach((code, type) {
+      final e = XetException.fromCode(code, 'm');
+      expectEquals(e.runtimeType, type, 'code $code');
+      expectEquals(e.code, code, 'code kept');
+    });
+    expectEquals(XetException.fromCode(99, 'm').runtimeType, XetException, 'unknown code');
+  });
+
+  s.test('a malformed hash: XetInvalidArgumentException', () async {
+    final dir = tempDir('badhash');
+    final e = await expectThrows<XetInvalidArgumentException>(
+        downloadFiles(
+            files: [DartXetDownloadInfo(destinationPath: '${dir.path}/x', hash: 'not-hex', fileSize: BigInt.one)],
+            endpoint: endpoint,
+            tokenInfo: await casToken(write: false)),
+        'download');
+    expect(e.message.isNotEmpty, 'a message');
+  });
+
+  s.test('an unknown file hash: XetNotFoundException, nothing written', () async {
+    final dir = tempDir('unknown');
+    final dest = '${dir.path}/x';
+    await expectThrows<XetNotFoundException>(
+        downloadFiles(
+            files: [DartXetDownloadInfo(destinationPath: dest, hash: randomHash(), fileSize: BigInt.from(10))],
+            endpoint: endpoint,
+            tokenInfo: await casToken(write: false)),
+        'download');
+    expect(!File(dest).existsSync(), 'no file at the destination');
+  });
+
+  s.test('a missing local file: XetIoException naming it', () async {
+    final missing = '${tempDir('missing').path}/does-not-exist.bin';
+    final e = await expectThrows<XetIoException>(
+        uploadFiles(filePaths: [missing], endpoint: endpoint, tokenInfo: await casToken()), 'upload');
+    expect(e.message.contains('does-not-exist.bin'), 'the path in the message: ${e.message}');
+  });
+
+  s.test('a range beyond the file: XetRangeException', () async {
+    final content = data(5000, 50);
+    final up = await uploadBytes(fileContents: [content], endpoint: endpoint, tokenInfo: await casToken());
+    await expectThrows<XetRangeException>(
+        downloadFiles(files: [
+          DartXetDownloadInfo(
+              destinationPath: '${tempDir('range').path}/x',
+              hash: up[0].hash,
+              fileSize: up[0].fileSize,
+              range: (BigInt.from(6000), BigInt.from(7000))),
+        ], endpoint: endpoint, tokenInfo: await casToken(write: false)),
+        'download');
+  });
+
+  s.test('an unreachable endpoint: XetNetworkException', () async {
+    // Port 1 on loopback: nothing listens there, connections are refused at once.
+    await expectThrows<XetNetworkException>(
+        uploadBytes(
+            fileContents: [data(1000, 51)],
+            endpoint: 'http://127.0.0.1:1',
+            tokenInfo: ('t', BigInt.from(DateTime.now().millisecondsSinceEpoch ~/ 1000 + 3600))),
+        'upload');
+  });
+
+  s.test('cancel right after the start: XetCancelledException', () async {
+    final token = XetCancelToken();
+    final f = uploadBytes(fileContents: [data(2 << 20, 52)], endpoint: endpoint, tokenInfo: await casToken(), cancelToken: token);
+    token.cancel();
+    expect(token.isCancelled, 'isCancelled');
+    final e = await expectThrows<XetCancelledException>(f, 'upload');
+    expectEquals(e.code, 3, 'code');
+  });
+
+  s.test('an already cancelled token fails without starting', () async {
+    final token = XetCancelToken()..cancel();
+    await expectThrows<XetCancelledException>(
+        uploadBytes(fileContents: [data(10, 53)], endpoint: endpoint, tokenInfo: await casToken(), cancelToken: token),
+        'upload');
+  });
+
+  s.test('cancel from a progress callback during a download; other operations unaffected', () async {
+    final content = data(3 << 20, 54);
+    final up = await uploadBytes(fileContents: [content], endpoint: endpoint, tokenInfo: await casToken());
+    final dir = tempDir('cancel');
+    final info = DartXetDownloadInfo(destinationPath: '${dir.path}/c', hash: up[0].hash, fileSize: up[0].fileSize);
+    final other = DartXetDownloadInfo(destinationPath: '${dir.path}/o', hash: up[0].hash, fileSize: up[0].fileSize);
+    final readToken = await casToken(write: false);
+    final op = downloadFilesWithProgress(files: [info], endpoint: endpoint, tokenInfo: readToken);
+    final otherFuture = downloadFiles(files: [other], endpoint: endpoint, tokenInfo: readToken);
+    // The stream ends with the cancellation error: handled here, the result says it too.
+    final sub = op.progress.listen((_) => op.cancel(), onError: (Object _) {});
+    // Either the first progress event cancels it, or it was fast enough to finish:
+    // only cancellation is acceptable if it had not finished.
+    try {
+      await op.result;
+      // Finished before the cancel arrived: the bytes must then be complete.
+      expectBytes(File(info.destinationPath).readAsBytesSync(), content, 'completed despite cancel');
+    } on XetCancelledException {
+      expect(true, 'cancelled');
+    }
+    await sub.cancel();
+    await otherFuture;
+    expectBytes(File(other.destinationPath).readAsBytesSync(), content, 'the other download');
+  });
+
+  s.test('a throwing progress callback stops the upload with its error', () async {
+    final e = await expectThrows<StateError>(
+        uploadBytes(
+            fileContents: [data(600 * 1024, 55)],
+            endpoint: endpoint,
+            tokenInfo: await casToken(),
+            progressUpdater: (total, items) => throw StateError('stop here')),
+        'upload');
+    expect(e.message == 'stop here', 'the callback error');
+  });
+
+  s.test('cancelToken shared by two uploads cancels both', () async {
+    final token = XetCancelToken();
+    final t = await casToken();
+    final a = uploadBytes(fileContents: [data(2 << 20, 56)], endpoint: endpoint, tokenInfo: t, cancelToken: token);
+    final b = uploadBytes(fileContents: [data(2 << 20, 57)], endpoint: endpoint, tokenInfo: t, cancelToken: token);
+    token.cancel();
+    // Both handled at once: an error on `b` while only `a` is awaited would be uncaught.
+    await Future.wait([
+      expectThrows<XetCancelledException>(a, 'first'),
+      expectThrows<XetCancelledException>(b, 'second'),
+    ]);
+  });
+
+  s.test('uploadBytes copies the buffers before returning', () async {
+    final buf = data(50 * 1024, 58);
+    final expected = Uint8List.fromList(buf);
+    final f = uploadBytes(fileContents: [buf], endpoint: endpoint, tokenInfo: await casToken());
+    buf.fillRange(0, buf.length, 0);
+    final up = await f;
+    final copy = File('${tempDir('copy').path}/e.bin')..writeAsBytesSync(expected);
+    expectEquals(up.single.hash, (await xetHash(copy.path)).$1, 'hash of the original contents');
+  });
+
+  await s.run();
+}
