@@ -1,17 +1,21 @@
 #!/bin/bash
 # Side-by-side whole-process timings of `xet` and the official client (hf-xet 1.8.0)
-# on one fresh in-memory CAS server per client (examples/serve_memory.rs).
+# on one fresh `xet serve` per client (local-directory store under $BENCH_DIR, no auth).
 # Needs in $BENCH_DIR (default /tmp/bench): big.bin = first 2^30 bytes of the vector
 # stream (`cargo run --release -p xet-format --example xorshift -- 1073741824`) and
 # edited.bin = big.bin with 20 bytes inserted at offset 500,000,000. Build first:
-#   cargo build --release -p xet-cli && cargo build --release -p xet-transfer --features testing --example serve_memory
+#   cargo build --release -p xet-cli
 set -e
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "${BENCH_DIR:-/tmp/bench}"
 XET=$ROOT/target/release/xet
-SERVE=$ROOT/target/release/examples/serve_memory
 export HF_XET_TELEMETRY_ENABLED=false
-start() { $SERVE > url.txt & SPID=$!; sleep 0.5; URL=$(cat url.txt); }
+PORT=${BENCH_PORT:-18181}
+URL=http://127.0.0.1:$PORT
+start() {
+    rm -rf srv; $XET serve --data srv --addr 127.0.0.1:$PORT --no-auth 2> serve.log & SPID=$!
+    for _ in $(seq 50); do curl -s -o /dev/null $URL/health && break; sleep 0.1; done
+}
 stop() { kill $SPID; wait $SPID 2>/dev/null || true; }
 t() { grep -E "Elapsed" $1 | awk '{print $NF}'; }
 r() { grep -E "Maximum resident" $1 | awk '{print $NF}'; }

@@ -243,57 +243,12 @@ pub struct XetTokenResponse {
 /// CRC-64/NVME (reflected poly `0x9A6C9329AC4BC9B5`, init and xorout all ones), the
 /// checksum of xorb grant requests (§10.7).
 pub fn crc64_nvme(data: &[u8]) -> u64 {
-    // Slicing-by-8: eight bytes per step through eight derived tables. The client
-    // checksums every xorb it uploads (up to 64 MiB each), and the byte-at-a-time
-    // loop ran at a few hundred MB/s: slower than chunking and hashing together.
-    const TABLES: [[u64; 256]; 8] = {
-        let mut t = [[0u64; 256]; 8];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u64;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    (c >> 1) ^ 0x9A6C_9329_AC4B_C9B5
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            t[0][i] = c;
-            i += 1;
-        }
-        let mut s = 1;
-        while s < 8 {
-            let mut i = 0;
-            while i < 256 {
-                let prev = t[s - 1][i];
-                t[s][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
-                i += 1;
-            }
-            s += 1;
-        }
-        t
-    };
-    let mut crc = !0u64;
-    let mut words = data.chunks_exact(8);
-    for w in &mut words {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(w);
-        let x = crc ^ u64::from_le_bytes(bytes);
-        crc = TABLES[7][(x & 0xff) as usize]
-            ^ TABLES[6][((x >> 8) & 0xff) as usize]
-            ^ TABLES[5][((x >> 16) & 0xff) as usize]
-            ^ TABLES[4][((x >> 24) & 0xff) as usize]
-            ^ TABLES[3][((x >> 32) & 0xff) as usize]
-            ^ TABLES[2][((x >> 40) & 0xff) as usize]
-            ^ TABLES[1][((x >> 48) & 0xff) as usize]
-            ^ TABLES[0][(x >> 56) as usize];
-    }
-    for &b in words.remainder() {
-        crc = TABLES[0][((crc ^ b as u64) & 0xff) as usize] ^ (crc >> 8);
-    }
-    !crc
+    // Carry-less multiplication folding (PCLMULQDQ / PMULL, chosen at run time; a
+    // table fallback elsewhere): ~7 GB/s here against ~1.5 GB/s for slicing-by-8.
+    // Client and server each checksum every uploaded xorb, so it shows on profiles.
+    let mut d = crc64fast_nvme::Digest::new();
+    d.write(data);
+    d.sum64()
 }
 
 #[cfg(test)]
@@ -303,8 +258,7 @@ mod tests {
     #[test]
     fn crc64_nvme_check_value() {
         assert_eq!(crc64_nvme(b"123456789"), 0xAE8B_1486_0A79_9888);
-        // Slicing-by-8 agrees with the plain bitwise definition at every length
-        // and alignment of the tail.
+        // Agrees with the plain bitwise definition.
         fn bitwise(data: &[u8]) -> u64 {
             let mut crc = !0u64;
             for &b in data {
@@ -319,11 +273,17 @@ mod tests {
             }
             !crc
         }
-        let data: Vec<u8> = (0..1000u32)
+        let data: Vec<u8> = (0..70_000u32)
             .map(|i| (i.wrapping_mul(2654435761) >> 7) as u8)
             .collect();
-        for n in (0..40).chain([255, 256, 999, 1000]) {
+        // Short inputs, the SIMD path's block sizes and their neighbours, and
+        // every start alignment.
+        for n in (0..300).chain([511, 512, 513, 1000, 4095, 4096, 4097, 65_536, 69_999]) {
             assert_eq!(crc64_nvme(&data[..n]), bitwise(&data[..n]), "length {n}");
+        }
+        for start in 1..64 {
+            let s = &data[start..start + 5000];
+            assert_eq!(crc64_nvme(s), bitwise(s), "start {start}");
         }
     }
 

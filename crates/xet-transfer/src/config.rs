@@ -115,6 +115,7 @@ impl Config {
     /// | `HF_XET_XORB_COMPRESSION_POLICY` | `none`, `lz4`, `bg4-lz4`, `auto` |
     /// | `HF_XET_MAX_CONCURRENT_UPLOADS` | concurrent xorb uploads |
     /// | `HF_XET_MAX_CONCURRENT_DOWNLOADS` | concurrent range fetches |
+    /// | `HF_XET_UPLOAD_BUFFER_BYTES` | xorb bytes an upload may hold in memory (ours) |
     /// | `HF_XET_DEDUPLICATION_GLOBAL_DEDUP_QUERY_ENABLED` | `true`/`false` |
     /// | `HF_XET_CLIENT_RETRY_MAX_ATTEMPTS` | attempts per call |
     /// | `HF_XET_CLIENT_STALL_TIMEOUT_SECS` | stall watchdog (ours; no official equivalent) |
@@ -167,6 +168,9 @@ impl Config {
             get("HF_XET_MAX_CONCURRENT_DOWNLOADS"),
         )? {
             c.download_concurrency = v.max(1);
+        }
+        if let Some(v) = num("HF_XET_UPLOAD_BUFFER_BYTES", get("HF_XET_UPLOAD_BUFFER_BYTES"))? {
+            c.upload_buffer_bytes = v;
         }
         if let Some(v) = get("HF_XET_DEDUPLICATION_GLOBAL_DEDUP_QUERY_ENABLED") {
             c.global_dedup = !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "no" | "off");

@@ -38,7 +38,7 @@ use crate::{CancellationToken, Config, Error, Result};
 
 /// Bytes read per block: large enough to keep syscalls and channel traffic cheap,
 /// small enough that a few blocks in flight cost little memory.
-const READ_BLOCK: usize = 8 << 20;
+const READ_BLOCK: usize = 2 << 20;
 /// Batches in flight between a file's reader thread and its dedup stage.
 const BATCHES_IN_FLIGHT: usize = 2;
 /// §8.4 fragmentation prevention (xet-core's defaults): target chunks per term,
@@ -642,6 +642,7 @@ impl UploadSession {
         if open.chunks.is_empty() {
             return;
         }
+        tracing::debug!(chunks = open.chunks.len(), "xorb cut");
         let leaves: Vec<HashedLength> = open.chunks.iter().map(|(h, d)| (*h, d.len() as u64)).collect();
         let hash = xorb_hash(&leaves);
         st.slots.insert(open.slot, hash);
@@ -661,16 +662,24 @@ impl UploadSession {
                     .run(async { slots.acquire_owned().await.map_err(|_| Error::Cancelled) })
                     .await?;
                 let chunks = open.chunks;
+                let raw_len = open.raw_len as usize;
                 let starts = open.file_starts;
+                tracing::debug!(xorb = %hash, "xorb compressing");
                 let xorb = tokio::task::spawn_blocking(move || -> Result<_> {
                     let mut b = XorbBuilder::new(policy);
+                    // Headers plus raw bytes bound the body (a chunk that does not
+                    // shrink is stored raw): one allocation, never a doubling copy.
+                    b.reserve(raw_len + 8 * chunks.len());
                     let mut next_start = starts.iter().peekable();
-                    for (i, (h, d)) in chunks.iter().enumerate() {
+                    // Each chunk's bytes are dropped once compressed, so the read
+                    // blocks behind them are freed while the body grows: the raw
+                    // data and the body never both hold the whole xorb.
+                    for (i, (h, d)) in chunks.into_iter().enumerate() {
                         if next_start.peek() == Some(&&i) {
                             b.start_file();
                             next_start.next();
                         }
-                        if !b.add_chunk(*h, d)? {
+                        if !b.add_chunk(h, &d)? {
                             return Err(Error::Config("xorb packing exceeded the format limits".into()));
                         }
                     }
@@ -680,6 +689,7 @@ impl UploadSession {
                 .map_err(|e| Error::Config(format!("xorb builder failed: {e}")))??;
                 debug_assert_eq!(xorb.hash, hash);
                 let len = xorb.body.len() as u64;
+                tracing::debug!(xorb = %hash, "xorb sending");
                 let was_new = cancel.run(cas.put_xorb(&hash, Bytes::from(xorb.body))).await?;
                 counters.xorbs.fetch_add(1, Ordering::Relaxed);
                 if !was_new {

@@ -95,6 +95,13 @@ impl XorbBuilder {
         }
     }
 
+    /// Reserves room for `additional` more body bytes, so a body built to a known
+    /// size is allocated once instead of grown by copying.
+    pub fn reserve(&mut self, additional: usize) {
+        self.body
+            .reserve(additional.min(MAX_XORB_BYTES - self.body.len().min(MAX_XORB_BYTES)));
+    }
+
     /// The compression policy.
     pub fn policy(&self) -> CompressionPolicy {
         self.selector.policy()
