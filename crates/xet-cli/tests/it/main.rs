@@ -4,5 +4,6 @@ mod support;
 
 mod cli;
 mod differential;
+mod interop;
 mod serve;
 mod transfer;

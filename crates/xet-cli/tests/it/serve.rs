@@ -20,8 +20,8 @@ use crate::support::{xet_bin, Rng, TempDir};
 type Acked = (MerkleHash, Vec<u8>);
 
 /// Starts `xet serve` on a free port; returns the child, its URL and the user token
-/// it printed.
-fn start(data: &Path, extra: &[&str]) -> (Child, String, String) {
+/// it printed (empty when `extra` gives `--user-token`).
+pub(crate) fn start(data: &Path, extra: &[&str]) -> (Child, String, String) {
     let mut child = Command::new(xet_bin())
         .args(["serve", "--addr", "127.0.0.1:0", "--data"])
         .arg(data)
@@ -50,7 +50,9 @@ fn start(data: &Path, extra: &[&str]) -> (Child, String, String) {
     (child, url, token)
 }
 
-async fn cas_token(url: &str, user: &str, kind: &str) -> String {
+/// A CAS token of `kind` (`read` or `write`) from the server's Hub-style token
+/// endpoint, as an `Authorization` header value (`Bearer ...`).
+pub(crate) async fn cas_token(url: &str, user: &str, kind: &str) -> String {
     let resp = reqwest::Client::new()
         .get(format!("{url}/api/models/me/repo/xet-{kind}-token/main"))
         .header("authorization", format!("Bearer {user}"))
