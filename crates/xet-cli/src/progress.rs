@@ -39,6 +39,9 @@ struct State {
     bars: BTreeMap<usize, (String, ProgressBar)>,
     /// Files seen complete; their late or repeated reports are ignored.
     done: HashSet<usize>,
+    /// Names of the files complete, counted on the overall bar. By name because
+    /// the command reports files by name (an empty upload sends no report at all).
+    done_names: HashSet<String>,
     transferred: u64,
     deduped: u64,
 }
@@ -85,9 +88,7 @@ impl Bars {
         let Some(d) = &self.inner else { return };
         let mut st = d.state.lock().unwrap_or_else(|p| p.into_inner());
         let index = st.bars.iter().find(|(_, (n, _))| n == name).map(|(i, _)| *i);
-        if let Some(i) = index {
-            d.complete(&mut st, i);
-        }
+        d.complete(&mut st, index, name);
     }
 
     /// Removes every bar.
@@ -108,7 +109,7 @@ impl Drawn {
     fn message(&self, st: &State) -> String {
         let mut m = self.verb.to_string();
         if self.files > 1 {
-            m += &format!(" {}/{} files", st.done.len().min(self.files), self.files);
+            m += &format!(" {}/{} files", st.done_names.len().min(self.files), self.files);
         }
         if st.deduped > 0 {
             m += &format!(
@@ -120,13 +121,17 @@ impl Drawn {
         m
     }
 
-    fn complete(&self, st: &mut State, index: usize) {
-        st.done.insert(index);
-        if let Some((_, bar)) = st.bars.remove(&index) {
-            bar.finish_and_clear();
-            self.multi.remove(&bar);
+    fn complete(&self, st: &mut State, index: Option<usize>, name: &str) {
+        if let Some(i) = index {
+            st.done.insert(i);
+            if let Some((_, bar)) = st.bars.remove(&i) {
+                bar.finish_and_clear();
+                self.multi.remove(&bar);
+            }
         }
-        self.overall.set_message(self.message(st));
+        if st.done_names.insert(name.to_string()) {
+            self.overall.set_message(self.message(st));
+        }
     }
 
     fn file(&self, index: usize, name: &str, processed: u64, total: Option<u64>) {
@@ -135,7 +140,7 @@ impl Drawn {
             return;
         }
         if total.is_some_and(|t| processed >= t) {
-            self.complete(&mut st, index);
+            self.complete(&mut st, Some(index), name);
             return;
         }
         // One file: the overall bar is its bar.
@@ -253,6 +258,9 @@ mod tests {
         assert_eq!(visible(&b), vec![(2, 5, Some(100))]);
         let d = b.inner.as_ref().unwrap();
         assert_eq!(d.overall.message(), "uploading 2/3 files");
+        // The command's own "finished" for a file already complete changes nothing.
+        b.file_finished("dir/file-0");
+        assert_eq!(d.overall.message(), "uploading 2/3 files");
         b.finish();
         assert!(visible(&b).is_empty());
     }
@@ -330,6 +338,10 @@ mod tests {
         assert!(visible(&b).is_empty());
         b.update(file(0, 40, 100));
         assert!(visible(&b).is_empty());
+        // A file that never reported (empty) counts once its task is done.
+        b.file_finished("dir/empty");
+        let d = b.inner.as_ref().unwrap();
+        assert_eq!(d.overall.message(), "uploading 2/2 files");
     }
 
     #[test]
