@@ -5,6 +5,7 @@ mod cache;
 mod chunk;
 mod download;
 mod hash;
+mod progress;
 mod serve;
 mod upload;
 

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use xet_transfer::progress::{ProgressSink, ProgressUpdate};
 use xet_transfer::{Auth, Cas, Config, HttpCas, HubTokenRefresher, LocalCas, Sha256Source, UploadSession};
+
+use crate::progress::Bars;
 
 /// How to reach a CAS: `--endpoint` (+ `--token`), or `--hub` + `--repo` (token
 /// from `HF_TOKEN`), or neither for the embedded local store.
@@ -100,62 +101,6 @@ pub struct UploadArgs {
     no_sha256: bool,
 }
 
-/// Progress bars on a terminal, nothing otherwise.
-pub struct Bars {
-    bar: indicatif::ProgressBar,
-}
-
-impl Bars {
-    /// A byte-progress bar with `total` bytes, hidden when stderr is not a terminal.
-    pub fn new(total: Option<u64>, what: &str) -> Arc<Bars> {
-        use std::io::IsTerminal;
-        let bar = if std::io::stderr().is_terminal() {
-            let b = indicatif::ProgressBar::new(total.unwrap_or(0));
-            b.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            b.set_message(what.to_string());
-            b
-        } else {
-            indicatif::ProgressBar::hidden()
-        };
-        Arc::new(Bars { bar })
-    }
-
-    /// Removes the bar.
-    pub fn finish(&self) {
-        self.bar.finish_and_clear();
-    }
-}
-
-impl ProgressSink for Bars {
-    fn update(&self, update: ProgressUpdate) {
-        if let ProgressUpdate::Total {
-            processed,
-            total,
-            transferred,
-            deduped,
-        } = update
-        {
-            if let Some(t) = total {
-                self.bar.set_length(t);
-            }
-            self.bar.set_position(processed);
-            if deduped > 0 {
-                self.bar.set_message(format!(
-                    "sent {} MiB, deduped {} MiB",
-                    transferred >> 20,
-                    deduped >> 20
-                ));
-            }
-        }
-    }
-}
-
 /// Runs `xet upload`.
 pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
     let (cas, config) = args.cas.connect(true).await?;
@@ -164,7 +109,7 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
         .iter()
         .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .sum();
-    let bars = Bars::new(Some(total), "uploading");
+    let bars = Bars::new("uploading", args.paths.len(), Some(total));
     let session = Arc::new(UploadSession::new(cas, config)?.with_progress(bars.clone()));
     let sha = if args.no_sha256 {
         Sha256Source::Skip
@@ -177,10 +122,14 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
         .clamp(1, 4);
     let mut set = tokio::task::JoinSet::new();
     let mut results = Vec::new();
+    let done = |r: (usize, xet_transfer::FileUpload), results: &mut Vec<_>| {
+        bars.file_finished(&r.1.name);
+        results.push(r);
+    };
     for (i, p) in args.paths.iter().enumerate() {
         if set.len() >= parallel {
             if let Some(r) = set.join_next().await {
-                results.push(r??);
+                done(r??, &mut results);
             }
         }
         let s = session.clone();
@@ -194,7 +143,7 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
         });
     }
     while let Some(r) = set.join_next().await {
-        results.push(r??);
+        done(r??, &mut results);
     }
     let session = Arc::try_unwrap(session).map_err(|_| anyhow::anyhow!("upload tasks still running"))?;
     let report = session.finish().await?;

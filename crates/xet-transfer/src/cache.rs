@@ -10,14 +10,20 @@
 //! - eviction deletes the least recently used files (modification time, bumped on
 //!   each hit) until the total is under the cap; a file deleted while another
 //!   process reads it stays readable through the open handle (POSIX unlink).
+//!
+//! Shards also expire ([`ShardCache::load`]): a global-dedup answer's keyed hashes
+//! are valid only until its footer's `shard_key_expiry` (§8.3 step 5), and any
+//! cached shard is dropped once older than a maximum age (xet-core keeps its own
+//! shards for 3 weeks, §8.1).
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use xet_format::shard::Shard;
 use xet_format::MerkleHash;
 
 use crate::{Error, Result};
@@ -29,6 +35,12 @@ const HEADER: usize = 8 + 8 + 32;
 /// After eviction the cache is at most this fraction of its cap, so that eviction
 /// (a directory scan) runs once per many inserts, not on every one.
 const EVICT_TO: f64 = 0.8;
+
+/// Default maximum age of a cached shard: xet-core's `MDB_SHARD_LOCAL_CACHE_EXPIRATION`
+/// (`xet_core_structures/src/metadata_shard/constants.rs`), 3 weeks. Past it a shard
+/// mostly names xorbs that later uploads have superseded, and loading it costs time
+/// at every session start.
+pub const DEFAULT_SHARD_MAX_AGE: Duration = Duration::from_secs(3 * 7 * 24 * 3600);
 
 /// Size and entry count of a cache directory.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,15 +59,24 @@ struct EntryDir {
     /// Our estimate of the directory's size; re-measured at each eviction because
     /// other processes write too.
     approx: AtomicU64,
+    /// Bump an entry's mtime when it is read, making eviction least-recently-used.
+    /// Off for shards: every session reads all of them, so the bump would only
+    /// erase the time each was stored, which their expiry and eviction need.
+    touch_on_read: bool,
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl EntryDir {
-    fn open(dir: PathBuf, cap: u64) -> Result<Self> {
+    fn open(dir: PathBuf, cap: u64, touch_on_read: bool) -> Result<Self> {
         fs::create_dir_all(&dir).map_err(|e| Error::io("creating cache directory", &dir, e))?;
         let approx = AtomicU64::new(scan(&dir).iter().map(|(_, len, _)| len).sum());
-        Ok(EntryDir { dir, cap, approx })
+        Ok(EntryDir {
+            dir,
+            cap,
+            approx,
+            touch_on_read,
+        })
     }
 
     /// Reads and checks the entry at `path`; a bad entry is deleted.
@@ -63,17 +84,27 @@ impl EntryDir {
         let raw = fs::read(path).ok()?;
         match check(&raw) {
             Some(range) => {
-                // LRU bump; failure only weakens eviction order.
-                if let Ok(f) = fs::File::options().append(true).open(path) {
-                    let _ = f.set_modified(SystemTime::now());
+                if self.touch_on_read {
+                    touch(path);
                 }
                 Some(Bytes::from(raw).slice(range))
             }
             None => {
                 tracing::warn!(path = %path.display(), "dropping corrupt cache entry");
-                let _ = fs::remove_file(path);
+                self.remove(path, raw.len() as u64);
                 None
             }
+        }
+    }
+
+    /// Deletes the entry at `path` of `len` bytes (someone else may have already).
+    fn remove(&self, path: &Path, len: u64) {
+        if fs::remove_file(path).is_ok() {
+            let _ = self
+                .approx
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |a| {
+                    Some(a.saturating_sub(len))
+                });
         }
     }
 
@@ -147,6 +178,13 @@ impl EntryDir {
     }
 }
 
+/// Sets `path`'s mtime to now; failure only weakens eviction order or expiry.
+fn touch(path: &Path) {
+    if let Ok(f) = fs::File::options().append(true).open(path) {
+        let _ = f.set_modified(SystemTime::now());
+    }
+}
+
 /// The payload range of a raw entry, if its header and checksum hold.
 fn check(raw: &[u8]) -> Option<std::ops::Range<usize>> {
     if raw.len() < HEADER || &raw[..8] != MAGIC {
@@ -194,7 +232,7 @@ impl ChunkCache {
     /// Opens (creating) the cache at `dir`, capped at `cap` bytes.
     pub fn open(dir: impl Into<PathBuf>, cap: u64) -> Result<Self> {
         Ok(ChunkCache {
-            inner: EntryDir::open(dir.into(), cap)?,
+            inner: EntryDir::open(dir.into(), cap, true)?,
         })
     }
 
@@ -264,37 +302,104 @@ impl ChunkCache {
 
 /// Shards kept for dedup (§8.1 level 2): our own uploaded shards and global-dedup
 /// answers. Named by content, so storing the same shard twice is a no-op.
+///
+/// A shard leaves the cache at the earlier of
+/// - its footer's `shard_key_expiry` (§8.3 step 5: a global-dedup answer's keyed
+///   hashes are valid until then; xet-core uses a shard while `now <= expiry`), and
+/// - [`max_age`](Self::with_max_age) after it was created: the footer's
+///   `shard_creation_timestamp` if set, else the time it was stored here (the
+///   file's mtime, which reads do not bump). This is what retires our own shards:
+///   they are kept in upload form, without a footer, so they carry neither time.
+///
+/// Expired shards are deleted as soon as [`load`](Self::load) sees them. xet-core
+/// waits a further 7 days (`MDB_SHARD_EXPIRATION_BUFFER`) because its sessions keep
+/// reading shard files by path; ours read each shard whole at session start, so a
+/// deletion never pulls a file from under a running session.
 #[derive(Debug)]
 pub struct ShardCache {
     inner: EntryDir,
+    max_age: Duration,
 }
 
 impl ShardCache {
-    /// Opens (creating) the cache at `dir`, capped at `cap` bytes.
+    /// Opens (creating) the cache at `dir`, capped at `cap` bytes, with shards
+    /// kept for [`DEFAULT_SHARD_MAX_AGE`].
     pub fn open(dir: impl Into<PathBuf>, cap: u64) -> Result<Self> {
         Ok(ShardCache {
-            inner: EntryDir::open(dir.into(), cap)?,
+            inner: EntryDir::open(dir.into(), cap, false)?,
+            max_age: DEFAULT_SHARD_MAX_AGE,
         })
     }
 
-    /// Stores a shard.
+    /// Drops shards created more than `max_age` ago.
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// Stores a shard. Storing one that is already there restarts its age if it has
+    /// no creation time of its own (it was just uploaded again).
     pub fn put(&self, shard: &[u8]) -> Result<()> {
         let name = blake3::hash(shard).to_hex();
         let path = self.inner.dir.join(format!("{name}.shard"));
         if path.exists() {
+            touch(&path);
             return Ok(());
         }
         self.inner.write(&path, shard)
     }
 
-    /// Every readable shard, most recently used first. Corrupt ones are dropped.
-    pub fn all(&self) -> Vec<Bytes> {
+    /// Every usable shard as of `now`, most recently stored first. Shards that are
+    /// expired (see the type's docs), corrupt or undecodable are deleted and left
+    /// out: a bad cache entry costs dedup, never the session.
+    pub fn load(&self, now: SystemTime) -> Vec<Shard> {
         let mut entries = scan(&self.inner.dir);
         entries.sort_by_key(|(_, _, t)| std::cmp::Reverse(*t));
-        entries
-            .iter()
-            .filter_map(|(p, _, _)| self.inner.read(p))
-            .collect()
+        let mut out = Vec::with_capacity(entries.len());
+        for (path, len, stored) in entries {
+            // A corrupt entry is deleted by `read`.
+            let Some(bytes) = self.inner.read(&path) else {
+                continue;
+            };
+            let shard = match Shard::decode(&bytes) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "dropping undecodable cached shard");
+                    self.inner.remove(&path, len);
+                    continue;
+                }
+            };
+            match self.expired(&shard, stored, now) {
+                Some(why) => {
+                    tracing::debug!(path = %path.display(), why, "dropping expired cached shard");
+                    self.inner.remove(&path, len);
+                }
+                None => out.push(shard),
+            }
+        }
+        out
+    }
+
+    /// Why `shard` (stored at `stored`) is no longer usable at `now`, if it is not.
+    fn expired(&self, shard: &Shard, stored: SystemTime, now: SystemTime) -> Option<&'static str> {
+        let now_secs = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let footer = shard.footer.as_ref();
+        if footer.is_some_and(|f| f.key_expiry < now_secs) {
+            return Some("key expiry passed");
+        }
+        let created = match footer.map(|f| f.creation_timestamp) {
+            // `checked_add`: the footer is input; a time past what `SystemTime`
+            // holds is as good as "now".
+            Some(t) if t != 0 => SystemTime::UNIX_EPOCH
+                .checked_add(Duration::from_secs(t))
+                .unwrap_or(now),
+            _ => stored,
+        };
+        // A creation time in the future (clock skew) counts as age zero.
+        let age = now.duration_since(created).unwrap_or(Duration::ZERO);
+        (age > self.max_age).then_some("older than the maximum age")
     }
 
     /// Entries and bytes on disk.
@@ -310,6 +415,8 @@ impl ShardCache {
 
 #[cfg(test)]
 mod tests {
+    use xet_format::shard::FullOptions;
+
     use super::*;
 
     fn h(n: u8) -> MerkleHash {
@@ -391,17 +498,154 @@ mod tests {
         }
     }
 
+    /// A one-xorb shard in upload form (what we cache after our own uploads).
+    fn own_shard(seed: u8) -> Shard {
+        let chunks = [(h(seed), 1000u32), (h(seed.wrapping_add(1)), 2000)];
+        let leaves: Vec<_> = chunks.iter().map(|&(c, l)| (c, u64::from(l))).collect();
+        let mut b = xet_format::shard::ShardBuilder::new();
+        b.add_xorb(xet_format::hash::xorb_hash(&leaves), &chunks).unwrap();
+        b.build()
+    }
+
+    /// Unix seconds of a test clock: a fixed instant, not the machine's.
+    const NOW: u64 = 1_800_000_000;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn set_mtime(path: &Path, t: SystemTime) {
+        fs::File::options()
+            .append(true)
+            .open(path)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+
+    fn shard_paths(c: &ShardCache) -> Vec<PathBuf> {
+        scan(&c.inner.dir).into_iter().map(|(p, _, _)| p).collect()
+    }
+
     #[test]
     fn shard_cache_roundtrip() {
         let d = tempfile::tempdir().unwrap();
         let c = ShardCache::open(d.path(), 1 << 20).unwrap();
-        c.put(b"one").unwrap();
-        c.put(b"one").unwrap();
-        c.put(b"two").unwrap();
-        let mut all: Vec<_> = c.all().into_iter().map(|b| b.to_vec()).collect();
-        all.sort();
-        assert_eq!(all, vec![b"one".to_vec(), b"two".to_vec()]);
+        let (a, b) = (own_shard(1), own_shard(2));
+        c.put(&a.to_bytes().unwrap()).unwrap();
+        c.put(&a.to_bytes().unwrap()).unwrap();
+        c.put(&b.to_bytes().unwrap()).unwrap();
+        assert_eq!(c.stats().entries, 2);
+        let mut all = c.load(SystemTime::now());
+        all.sort_by_key(|s| s.xorbs[0].xorb_hash.to_hex());
+        let mut want = vec![a, b];
+        want.sort_by_key(|s| s.xorbs[0].xorb_hash.to_hex());
+        assert_eq!(all, want);
         c.clear().unwrap();
         assert_eq!(c.stats(), CacheStats::default());
+    }
+
+    #[test]
+    fn shard_past_its_key_expiry_is_deleted() {
+        let d = tempfile::tempdir().unwrap();
+        let c = ShardCache::open(d.path(), 1 << 20).unwrap();
+        let raw = own_shard(1);
+        // Global-dedup answers: keyed, created an hour ago, one expiring a second
+        // ago, one in a day, one exactly now (still usable, as in xet-core).
+        let expired = raw.dedup_response([7; 32], NOW - 3600, NOW - 1).unwrap();
+        let fresh = raw.dedup_response([8; 32], NOW - 3600, NOW + 86_400).unwrap();
+        let edge = raw.dedup_response([9; 32], NOW - 3600, NOW).unwrap();
+        for s in [&expired, &fresh, &edge] {
+            c.put(&s.to_bytes().unwrap()).unwrap();
+        }
+        let mut loaded: Vec<_> = c.load(at(NOW)).into_iter().map(|s| s.hmac_key()).collect();
+        loaded.sort();
+        assert_eq!(loaded, vec![[8; 32], [9; 32]]);
+        assert_eq!(c.stats().entries, 2, "the expired shard is deleted");
+        // A second session sees the same two.
+        assert_eq!(c.load(at(NOW)).len(), 2);
+    }
+
+    #[test]
+    fn shard_older_than_max_age_is_deleted() {
+        let d = tempfile::tempdir().unwrap();
+        let day = 86_400;
+        let c = ShardCache::open(d.path(), 1 << 20).unwrap();
+        // Footer times decide when present: created 22 and 20 days ago, no expiry.
+        let old = FullOptions {
+            creation_timestamp: NOW - 22 * day,
+            ..FullOptions::default()
+        };
+        let young = FullOptions {
+            creation_timestamp: NOW - 20 * day,
+            ..FullOptions::default()
+        };
+        c.put(&own_shard(1).to_full_bytes(&old).unwrap()).unwrap();
+        c.put(&own_shard(2).to_full_bytes(&young).unwrap()).unwrap();
+        let loaded = c.load(at(NOW));
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].footer.unwrap().creation_timestamp, NOW - 20 * day);
+        assert_eq!(c.stats().entries, 1);
+        // A shorter maximum age drops the other one too.
+        let c = c.with_max_age(Duration::from_secs(7 * day));
+        assert!(c.load(at(NOW)).is_empty());
+        assert_eq!(c.stats().entries, 0);
+    }
+
+    #[test]
+    fn footerless_shard_ages_from_when_it_was_stored() {
+        let d = tempfile::tempdir().unwrap();
+        let day = 86_400;
+        let c = ShardCache::open(d.path(), 1 << 20).unwrap();
+        c.put(&own_shard(1).to_bytes().unwrap()).unwrap();
+        let path = shard_paths(&c).pop().unwrap();
+        set_mtime(&path, at(NOW - 20 * day));
+        assert_eq!(c.load(at(NOW)).len(), 1);
+        // Reading does not make it younger.
+        assert_eq!(
+            fs::metadata(&path).unwrap().modified().unwrap(),
+            at(NOW - 20 * day)
+        );
+        assert!(c.load(at(NOW + 2 * day)).is_empty());
+        assert!(!path.exists());
+        // Uploading the same shard again restarts its age (`put` sets the real
+        // time, so the clock here is the machine's).
+        let now = SystemTime::now();
+        c.put(&own_shard(1).to_bytes().unwrap()).unwrap();
+        set_mtime(&path, now - Duration::from_secs(20 * day));
+        c.put(&own_shard(1).to_bytes().unwrap()).unwrap();
+        assert_eq!(c.load(now + Duration::from_secs(2 * day)).len(), 1);
+    }
+
+    #[test]
+    fn unreadable_shards_are_dropped_not_fatal() {
+        let d = tempfile::tempdir().unwrap();
+        let c = ShardCache::open(d.path(), 1 << 20).unwrap();
+        // A well-formed entry that is not a shard, a corrupt entry, a good shard.
+        c.put(b"not a shard").unwrap();
+        c.put(&own_shard(2).to_bytes().unwrap()).unwrap();
+        let corrupt = shard_paths(&c)
+            .into_iter()
+            .find(|p| fs::read(p).unwrap().len() > HEADER + 20)
+            .unwrap();
+        let mut raw = fs::read(&corrupt).unwrap();
+        raw[HEADER + 5] ^= 1;
+        fs::write(&corrupt, raw).unwrap();
+        c.put(&own_shard(3).to_bytes().unwrap()).unwrap();
+        let loaded = c.load(SystemTime::now());
+        assert_eq!(loaded, vec![own_shard(3)]);
+        assert_eq!(c.stats().entries, 1);
+    }
+
+    #[test]
+    fn far_future_footer_times_do_not_panic() {
+        let d = tempfile::tempdir().unwrap();
+        let c = ShardCache::open(d.path(), 1 << 20).unwrap();
+        let opts = FullOptions {
+            creation_timestamp: u64::MAX,
+            ..FullOptions::default()
+        };
+        c.put(&own_shard(1).to_full_bytes(&opts).unwrap()).unwrap();
+        assert_eq!(c.load(at(NOW)).len(), 1);
     }
 }

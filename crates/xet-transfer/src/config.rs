@@ -38,6 +38,9 @@ pub struct Config {
     pub chunk_cache_size: u64,
     /// Size cap of the shard cache used by dedup in bytes; 0 disables it.
     pub shard_cache_size: u64,
+    /// Cached shards older than this (from their footer's creation time, else from
+    /// when they were stored) are dropped: [`ShardCache`](crate::cache::ShardCache).
+    pub shard_cache_max_age: Duration,
     /// Xorb compression policy for uploads.
     pub compression: CompressionPolicy,
     /// Concurrent xorb uploads.
@@ -77,6 +80,7 @@ impl Default for Config {
             // xet-core's default chunk cache capacity is 10 GB, its shard cache 16 GB.
             chunk_cache_size: 10_000_000_000,
             shard_cache_size: 16_000_000_000,
+            shard_cache_max_age: crate::cache::DEFAULT_SHARD_MAX_AGE,
             compression: CompressionPolicy::Auto,
             upload_concurrency: 4,
             download_concurrency: 8,
@@ -112,6 +116,7 @@ impl Config {
     /// | `HF_HOME` | see above |
     /// | `HF_XET_CHUNK_CACHE_SIZE_BYTES` | chunk cache cap (10 GB) |
     /// | `HF_XET_SHARD_CACHE_SIZE_LIMIT` | shard cache cap (16 GB) |
+    /// | `HF_XET_MDB_SHARD_LOCAL_CACHE_EXPIRATION` | maximum age of a cached shard (3 weeks): `3w`, `21d`, `36h`, `1814400s`, plain seconds; xet-core reads it only in debug builds |
     /// | `HF_XET_XORB_COMPRESSION_POLICY` | `none`, `lz4`, `bg4-lz4`, `auto` |
     /// | `HF_XET_MAX_CONCURRENT_UPLOADS` | concurrent xorb uploads |
     /// | `HF_XET_MAX_CONCURRENT_DOWNLOADS` | concurrent range fetches |
@@ -151,6 +156,13 @@ impl Config {
             get("HF_XET_SHARD_CACHE_SIZE_LIMIT"),
         )? {
             c.shard_cache_size = v;
+        }
+        if let Some(v) = get("HF_XET_MDB_SHARD_LOCAL_CACHE_EXPIRATION") {
+            c.shard_cache_max_age = parse_duration(&v).ok_or_else(|| {
+                crate::Error::Config(format!(
+                    "HF_XET_MDB_SHARD_LOCAL_CACHE_EXPIRATION={v} is not a duration (e.g. 3w, 21d, 36h, 1814400s)"
+                ))
+            })?;
         }
         if let Some(v) = get("HF_XET_XORB_COMPRESSION_POLICY") {
             c.compression = v
@@ -210,6 +222,39 @@ impl Config {
     }
 }
 
+/// A duration as xet-core's config reads one (humantime: `3w`, `21days`, `1h 30m`),
+/// restricted to seconds up to weeks; a plain number is seconds.
+fn parse_duration(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if v.is_empty() {
+        return None;
+    }
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let mut total: u64 = 0;
+    let mut rest = v;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "s" | "sec" | "secs" | "second" | "seconds" => 1,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60,
+            "h" | "hr" | "hrs" | "hour" | "hours" => 3600,
+            "d" | "day" | "days" => 86_400,
+            "w" | "week" | "weeks" => 7 * 86_400,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        rest = rest[unit_len..].trim_start();
+    }
+    Some(Duration::from_secs(total))
+}
+
 /// The official client's cache root: `HF_XET_CACHE`, else `$HF_HOME/xet`, else
 /// `~/.cache/huggingface/xet`.
 pub fn default_cache_root(
@@ -243,6 +288,21 @@ mod tests {
             default_cache_root(None, None, s("/h")),
             PathBuf::from("/h/.cache/huggingface/xet")
         );
+    }
+
+    #[test]
+    fn durations_like_xet_core() {
+        let d = |s: &str| parse_duration(s).map(|d| d.as_secs());
+        assert_eq!(d("3w"), Some(1_814_400));
+        assert_eq!(d("21days"), Some(1_814_400));
+        assert_eq!(d("1814400s"), Some(1_814_400));
+        assert_eq!(d("1814400"), Some(1_814_400));
+        assert_eq!(d("1h 30m"), Some(5400));
+        assert_eq!(d("1d2h"), Some(93_600));
+        assert_eq!(d(""), None);
+        assert_eq!(d("3 fortnights"), None);
+        assert_eq!(d("w"), None);
+        assert_eq!(d("99999999999999999999w"), None);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::io::{BufRead, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -65,6 +65,24 @@ pub struct DownloadSession {
     cache: Option<Arc<ChunkCache>>,
     progress: SharedProgress,
     cancel: CancellationToken,
+    /// Index of the next file, for progress reports.
+    next_file: AtomicU64,
+    /// Bytes written over every file, as last reported per file.
+    processed: AtomicU64,
+    /// Σ the sizes of the files planned so far.
+    total: AtomicU64,
+    /// Bytes fetched from the server over every file.
+    transferred: AtomicU64,
+}
+
+/// One file's progress: what was last reported for it, so that the session totals
+/// stay right when a download restarts (verification failure, expired URLs).
+struct FileProgress {
+    index: usize,
+    name: String,
+    /// Output length, once the reconstruction is planned.
+    total: OnceLock<u64>,
+    processed: AtomicU64,
 }
 
 impl std::fmt::Debug for DownloadSession {
@@ -133,6 +151,10 @@ impl DownloadSession {
             cache,
             progress: Arc::new(NoProgress),
             cancel: CancellationToken::new(),
+            next_file: AtomicU64::new(0),
+            processed: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            transferred: AtomicU64::new(0),
         })
     }
 
@@ -148,23 +170,86 @@ impl DownloadSession {
         self
     }
 
-    /// Downloads `file` (or the inclusive byte `range` of it) into memory.
+    /// Downloads `file` (or the inclusive byte `range` of it) into memory. Progress
+    /// reports name the file by its hash.
     pub async fn download_bytes(&self, file: &MerkleHash, range: Option<(u64, u64)>) -> Result<Vec<u8>> {
         let dir = tempfile_dir()?;
         let out = dir.join("out");
-        self.download_to_path(file, &out, range).await?;
-        let data = std::fs::read(&out).map_err(|e| Error::io("reading", &out, e));
+        let res = self.download_named(file, &out, range, file.to_string()).await;
+        let data = res.and_then(|_| std::fs::read(&out).map_err(|e| Error::io("reading", &out, e)));
         let _ = std::fs::remove_dir_all(&dir);
         data
     }
 
     /// Downloads `file` (or the inclusive byte `range` of it) to `out`, atomically:
-    /// `out` appears only once complete and verified.
+    /// `out` appears only once complete and verified. Progress reports name the
+    /// file by `out`; several downloads may run at once on one session.
     pub async fn download_to_path(
         &self,
         file: &MerkleHash,
         out: &Path,
         range: Option<(u64, u64)>,
+    ) -> Result<DownloadReport> {
+        self.download_named(file, out, range, out.display().to_string())
+            .await
+    }
+
+    async fn download_named(
+        &self,
+        file: &MerkleHash,
+        out: &Path,
+        range: Option<(u64, u64)>,
+        name: String,
+    ) -> Result<DownloadReport> {
+        let fp = FileProgress {
+            index: self.next_file.fetch_add(1, Ordering::Relaxed) as usize,
+            name,
+            total: OnceLock::new(),
+            processed: AtomicU64::new(0),
+        };
+        let report = self.download_file(file, out, range, &fp).await?;
+        // The last report says "done" even when nothing was left to fetch (a
+        // finished resume, the empty file).
+        self.set_file_total(&fp, report.bytes);
+        self.report(&fp, report.bytes);
+        Ok(report)
+    }
+
+    fn set_file_total(&self, fp: &FileProgress, len: u64) {
+        if fp.total.set(len).is_ok() {
+            self.total.fetch_add(len, Ordering::Relaxed);
+        }
+    }
+
+    /// Reports `processed` bytes of a file and the session totals.
+    fn report(&self, fp: &FileProgress, processed: u64) {
+        let prev = fp.processed.swap(processed, Ordering::Relaxed);
+        if processed >= prev {
+            self.processed.fetch_add(processed - prev, Ordering::Relaxed);
+        } else {
+            self.processed.fetch_sub(prev - processed, Ordering::Relaxed);
+        }
+        self.progress.update(ProgressUpdate::File {
+            index: fp.index,
+            name: fp.name.clone(),
+            processed,
+            total: fp.total.get().copied(),
+            deduped: 0,
+        });
+        self.progress.update(ProgressUpdate::Total {
+            processed: self.processed.load(Ordering::Relaxed),
+            total: Some(self.total.load(Ordering::Relaxed)),
+            transferred: self.transferred.load(Ordering::Relaxed),
+            deduped: 0,
+        });
+    }
+
+    async fn download_file(
+        &self,
+        file: &MerkleHash,
+        out: &Path,
+        range: Option<(u64, u64)>,
+        fp: &FileProgress,
     ) -> Result<DownloadReport> {
         if let Some((s, e)) = range {
             if e < s {
@@ -191,7 +276,10 @@ impl DownloadSession {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.download_once(file, out, &part, &log, range, use_cache).await {
+            match self
+                .download_once(file, out, &part, &log, range, use_cache, fp)
+                .await
+            {
                 Err(Error::Corrupt { what }) if use_cache => {
                     tracing::warn!(file = %file, %what, "download failed verification; retrying without cache");
                     let _ = std::fs::remove_file(&part);
@@ -214,6 +302,7 @@ impl DownloadSession {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn download_once(
         &self,
         file: &MerkleHash,
@@ -222,9 +311,11 @@ impl DownloadSession {
         log: &Path,
         range: Option<(u64, u64)>,
         use_cache: bool,
+        fp: &FileProgress,
     ) -> Result<DownloadReport> {
         let recon = self.cancel.run(self.cas.reconstruction(file, range)).await?;
         let plan = plan(&recon, range)?;
+        self.set_file_total(fp, plan.out_len);
         let header = format!(
             "xet-resume v1 {file} {} {}",
             range.map_or("-".to_string(), |(s, e)| format!("{s}-{e}")),
@@ -284,23 +375,25 @@ impl DownloadSession {
             shared.written.fetch_add(resumed, Ordering::Relaxed);
             tracing::info!(bytes = resumed, "resuming download");
         }
-        let todo: Vec<&Unit> = plan
-            .units
-            .iter()
-            .filter(|u| u.terms.iter().any(|t| !done.contains(t)))
+        // Indices, not `&Unit`: mapping references into the stream below makes
+        // this future fail `Send` for `tokio::spawn` ("implementation of `FnOnce`
+        // is not general enough", rust-lang/rust#89976), and callers spawn downloads.
+        let todo: Vec<usize> = (0..plan.units.len())
+            .filter(|&i| plan.units[i].terms.iter().any(|t| !done.contains(t)))
             .collect();
         // Memory bound: fetched-but-unwritten data is at most this many bytes.
         let budget = (self.config.download_concurrency as u64 * (16 << 20)).max(128 << 20);
         let memory = Arc::new(Semaphore::new(budget as usize));
         let plan_ref = &plan;
-        let results = futures::stream::iter(todo.into_iter().map(|u| {
+        let results = futures::stream::iter(todo.into_iter().map(|i| {
             let shared = shared.clone();
             let memory = memory.clone();
             async move {
+                let u = &plan_ref.units[i];
                 let r = &u.fetch.ranges[u.range_index];
                 let want = (r.bytes.end - r.bytes.start + 1).min(budget) as u32;
                 let _permit = memory.acquire_many(want).await.map_err(|_| Error::Cancelled)?;
-                self.run_unit(plan_ref, u, &shared, verify, use_cache).await
+                self.run_unit(plan_ref, u, &shared, verify, use_cache, fp).await
             }
         }))
         .buffer_unordered(self.config.download_concurrency.max(1));
@@ -361,6 +454,7 @@ impl DownloadSession {
         shared: &Arc<Shared>,
         verify: bool,
         use_cache: bool,
+        fp: &FileProgress,
     ) -> Result<()> {
         let r = &u.fetch.ranges[u.range_index];
         let (cs, ce) = (r.chunks.start, r.chunks.end);
@@ -394,6 +488,7 @@ impl DownloadSession {
                     .next()
                     .ok_or_else(|| Error::corrupt(format!("no data for xorb {}", u.xorb)))?;
                 shared.fetched.fetch_add(raw.len() as u64, Ordering::Relaxed);
+                self.transferred.fetch_add(raw.len() as u64, Ordering::Relaxed);
                 (cs, raw, false)
             }
         };
@@ -465,12 +560,7 @@ impl DownloadSession {
                 .await
                 .map_err(|e| Error::Config(format!("checkpoint failed: {e}")))??;
         }
-        self.progress.update(ProgressUpdate::Total {
-            processed: total,
-            total: Some(plan.out_len),
-            transferred: shared.fetched.load(Ordering::Relaxed),
-            deduped: 0,
-        });
+        self.report(fp, total);
         Ok(())
     }
 }

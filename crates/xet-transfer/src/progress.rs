@@ -7,15 +7,17 @@ use std::sync::Arc;
 /// display the latest value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProgressUpdate {
-    /// A file's counters changed.
+    /// A file's counters changed. A file is complete when `processed` reaches a
+    /// known `total`; a download always ends with such a report.
     File {
-        /// Index of the file in the session, in the order files were added.
+        /// Index of the file in the session, in the order files were started.
         index: usize,
-        /// The file's name as given by the caller.
+        /// The file's name as given by the caller: the path or label of an upload,
+        /// the output path of a download (the file hash for `download_bytes`).
         name: String,
         /// Bytes read and chunked (upload) or written (download) so far.
         processed: u64,
-        /// The file's total size, when known.
+        /// The file's total size (a download's: of the range asked for), when known.
         total: Option<u64>,
         /// Bytes of this file found already stored (upload only).
         deduped: u64,
@@ -24,7 +26,8 @@ pub enum ProgressUpdate {
     Total {
         /// Bytes processed over all files.
         processed: u64,
-        /// Total bytes to process, when known.
+        /// Total bytes to process, when known (a download session: Σ the sizes of
+        /// the files started so far).
         total: Option<u64>,
         /// Bytes sent or received over the network so far.
         transferred: u64,

@@ -196,7 +196,9 @@ impl UploadSession {
     /// the dedup index.
     pub fn new(cas: Arc<dyn Cas>, config: Config) -> Result<Self> {
         let shard_cache = match config.shard_cache_dir() {
-            Some(dir) => Some(ShardCache::open(dir, config.shard_cache_size)?),
+            Some(dir) => {
+                Some(ShardCache::open(dir, config.shard_cache_size)?.with_max_age(config.shard_cache_max_age))
+            }
             None => None,
         };
         let mut state = DedupState {
@@ -208,11 +210,9 @@ impl UploadSession {
             new_xorbs: Vec::new(),
         };
         if let Some(cache) = &shard_cache {
-            for bytes in cache.all() {
-                match Shard::decode(&bytes) {
-                    Ok(shard) => add_shard(&mut state, &shard),
-                    Err(e) => tracing::warn!(error = %e, "skipping undecodable cached shard"),
-                }
+            // Expired and unreadable shards are deleted on the way (§8.3 step 5).
+            for shard in cache.load(std::time::SystemTime::now()) {
+                add_shard(&mut state, &shard);
             }
         }
         // At least one maximal xorb must fit, or the first cut would wait forever.

@@ -124,6 +124,80 @@ fn upload_then_download_whole_and_ranges() {
     assert_eq!(stats["servers"][0]["chunk_bytes"].as_u64(), Some(0));
 }
 
+/// Several files in one `xet upload` and one `xet download` (into a directory,
+/// each under its hash). Off a terminal, neither draws anything on stderr.
+#[test]
+fn many_files_up_and_down_quietly() {
+    let (_rt, base) = server();
+    let dir = TempDir::new("xfer-many");
+    let cache = dir.path().join("cache");
+    let mut rng = Rng::new(9);
+    let datas: Vec<Vec<u8>> = (0..7).map(|i| rng.bytes(100_000 * i + 1)).collect();
+    let mut paths = Vec::new();
+    for (i, d) in datas.iter().enumerate() {
+        let p = dir.path().join(format!("f{i}"));
+        std::fs::write(&p, d).unwrap();
+        paths.push(p.display().to_string());
+    }
+    let mut args = vec!["upload", "--endpoint", &base];
+    args.extend(paths.iter().map(String::as_str));
+    let up = xet_in(&cache, &args);
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    assert!(up.stderr.is_empty(), "{}", String::from_utf8_lossy(&up.stderr));
+    let stdout = String::from_utf8(up.stdout).unwrap();
+    let specs: Vec<String> = stdout
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            format!("{}:{}", f[0], f[1])
+        })
+        .collect();
+    assert_eq!(specs.len(), datas.len());
+    let out = dir.path().join("out");
+    let mut args = vec!["download", "-o", out.to_str().unwrap(), "--endpoint", &base];
+    args.extend(specs.iter().map(String::as_str));
+    let down = xet_in(&cache, &args);
+    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    assert!(
+        down.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    for (spec, d) in specs.iter().zip(&datas) {
+        let hash = spec.split(':').next().unwrap();
+        assert_eq!(&std::fs::read(out.join(hash)).unwrap(), d, "{spec}");
+    }
+    // --range is for one file; a wrong size among several fails the command.
+    let mut args = vec![
+        "download",
+        "-o",
+        out.to_str().unwrap(),
+        "--endpoint",
+        &base,
+        "--range",
+        "0-1",
+    ];
+    args.extend(specs.iter().map(String::as_str));
+    assert!(!xet_in(&cache, &args).status.success());
+    let bad = format!("{}:1", specs[3].split(':').next().unwrap());
+    let args = [
+        "download",
+        "-o",
+        out.to_str().unwrap(),
+        "--endpoint",
+        &base,
+        &specs[0],
+        &bad,
+    ];
+    let failed = xet_in(&cache, &args);
+    assert!(!failed.status.success());
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("not the 1 given"),
+        "{}",
+        String::from_utf8_lossy(&failed.stderr)
+    );
+}
+
 #[test]
 fn upload_json_reports_dedup_and_hub_tokens_work() {
     let (_rt, base) = server();

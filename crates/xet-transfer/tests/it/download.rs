@@ -212,3 +212,89 @@ async fn disk_full_is_a_clear_error_and_leaves_no_output() {
     }
     assert!(!listing.iter().any(|n| n == "o"), "{listing:?}");
 }
+
+/// Several downloads on one session: each file gets its own index and reports
+/// under its output path, ends with processed == total, and the session totals
+/// add the files up.
+#[tokio::test]
+async fn progress_reports_per_file_and_session_totals() {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    use xet_transfer::progress::ProgressUpdate;
+
+    let cas = Arc::new(MemoryCas::new());
+    let (a, b) = (data(3 << 20, 11), data(1 << 20, 12));
+    let (ha, hb) = (uploaded(&cas, &a).await, uploaded(&cas, &b).await);
+    let he = uploaded(&cas, &[]).await;
+    let seen: Arc<Mutex<Vec<ProgressUpdate>>> = Arc::default();
+    let sink = {
+        let seen = seen.clone();
+        move |u: ProgressUpdate| seen.lock().unwrap().push(u)
+    };
+    let config = Config {
+        download_concurrency: 2,
+        ..Config::default()
+    };
+    let dl = Arc::new(
+        DownloadSession::new(cas, config)
+            .unwrap()
+            .with_progress(Arc::new(sink)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb, pe) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("e"));
+    // Spawned, as the CLI does: the download future must be `Send`.
+    let spawned = {
+        let (dl, pa) = (dl.clone(), pa.clone());
+        tokio::spawn(async move { dl.download_to_path(&ha, &pa, None).await })
+    };
+    let (rb, re) = tokio::join!(
+        dl.download_to_path(&hb, &pb, None),
+        dl.download_to_path(&he, &pe, None),
+    );
+    spawned.await.unwrap().unwrap();
+    rb.unwrap();
+    re.unwrap();
+
+    let seen = seen.lock().unwrap();
+    // Per index: name and last (processed, total).
+    let mut files: BTreeMap<usize, (String, u64, Option<u64>)> = BTreeMap::new();
+    let mut max_total = (0, None);
+    for u in seen.iter() {
+        match u {
+            ProgressUpdate::File {
+                index,
+                name,
+                processed,
+                total,
+                deduped,
+            } => {
+                assert_eq!(*deduped, 0);
+                let prev = files.insert(*index, (name.clone(), *processed, *total));
+                if let Some((n, p, _)) = prev {
+                    assert_eq!(&n, name, "one name per index");
+                    assert!(p <= *processed, "{name}: {p} then {processed}");
+                }
+            }
+            ProgressUpdate::Total { processed, total, .. } => max_total = max_total.max((*processed, *total)),
+        }
+    }
+    let mut by_name: Vec<(String, u64, Option<u64>)> = files.into_values().collect();
+    by_name.sort();
+    let name = |p: &std::path::Path| p.display().to_string();
+    let (la, lb) = (a.len() as u64, b.len() as u64);
+    assert_eq!(
+        by_name,
+        vec![
+            (name(&pa), la, Some(la)),
+            (name(&pb), lb, Some(lb)),
+            (name(&pe), 0, Some(0)),
+        ]
+    );
+    assert_eq!(max_total, (la + lb, Some(la + lb)));
+    // More than one report per big file: bars move while it downloads.
+    let reports_a = seen
+        .iter()
+        .filter(|u| matches!(u, ProgressUpdate::File { name: n, .. } if *n == name(&pa)))
+        .count();
+    assert!(reports_a > 1, "{reports_a}");
+}

@@ -3,8 +3,11 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use xet_format::shard::FullOptions;
+use xet_transfer::cache::ShardCache;
 use xet_transfer::testing::{conformance, MemoryCas};
 use xet_transfer::{Cas, CompressionPolicy, Config, DownloadSession, Sha256Source, UploadSession};
 
@@ -179,6 +182,116 @@ async fn shard_cache_dedup_across_sessions() {
     );
     let dl = DownloadSession::new(cas, Config::default()).unwrap();
     assert_eq!(dl.download_bytes(&e.file_hash, None).await.unwrap(), edited);
+}
+
+/// How a test rewrites the shard a first session left in the cache.
+enum Cached {
+    /// Full form with these footer options (creation time, key expiry).
+    Footer(FullOptions),
+    /// Upload form as stored, its file dated this long ago.
+    StoredAgo(Duration),
+}
+
+/// Uploads `original` with the shard cache in `dir`, rewrites the cached shard as
+/// `cached`, then uploads `edited` in a second session (no global dedup). Returns
+/// the second upload's new bytes and the shards left in the cache once the second
+/// session has loaded it.
+async fn second_session_after(config: Config, cached: Cached) -> (u64, u64) {
+    let cas = Arc::new(MemoryCas::new());
+    let original = data(4 << 20, 81);
+    let mut edited = original.clone();
+    edited.splice(1_000_000..1_000_000, *b"xyz");
+    let s = UploadSession::new(cas.clone(), config.clone()).unwrap();
+    s.upload_bytes("orig", Bytes::from(original), Sha256Source::Compute)
+        .await
+        .unwrap();
+    s.finish().await.unwrap();
+
+    let dir = config.shard_cache_dir().unwrap();
+    let cache = ShardCache::open(&dir, config.shard_cache_size).unwrap();
+    let shards = cache.load(SystemTime::now());
+    assert_eq!(shards.len(), 1);
+    match cached {
+        Cached::Footer(options) => {
+            cache.clear().unwrap();
+            cache.put(&shards[0].to_full_bytes(&options).unwrap()).unwrap();
+        }
+        Cached::StoredAgo(ago) => {
+            for e in std::fs::read_dir(&dir).unwrap() {
+                std::fs::File::options()
+                    .append(true)
+                    .open(e.unwrap().path())
+                    .unwrap()
+                    .set_modified(SystemTime::now() - ago)
+                    .unwrap();
+            }
+        }
+    }
+
+    let s = UploadSession::new(cas.clone(), config).unwrap();
+    let left = cache.stats().entries;
+    let e = s
+        .upload_bytes("edit", Bytes::from(edited.clone()), Sha256Source::Compute)
+        .await
+        .unwrap();
+    s.finish().await.unwrap();
+    let dl = DownloadSession::new(cas, Config::default()).unwrap();
+    assert_eq!(dl.download_bytes(&e.file_hash, None).await.unwrap(), edited);
+    (e.new_bytes, left)
+}
+
+/// §8.3 step 5 and xet-core's 3-week local expiry: a cached shard past its key
+/// expiry or older than the maximum age is not used for dedup and is deleted; a
+/// fresh one is used. Times come from the footer, else from the file's mtime.
+#[tokio::test]
+async fn expired_cached_shards_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |sub: &str| Config {
+        global_dedup: false,
+        ..Config::with_cache_dir(dir.path().join(sub))
+    };
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let day = 86_400;
+    let len = 4u64 << 20;
+    let used = |(new_bytes, left): (u64, u64)| new_bytes * 20 < len && left == 1;
+    let dropped = |(new_bytes, left): (u64, u64)| new_bytes > len && left == 0;
+
+    let expired = Cached::Footer(FullOptions {
+        creation_timestamp: now - 3600,
+        key_expiry: now - 60,
+        ..FullOptions::default()
+    });
+    let r = second_session_after(config("expired"), expired).await;
+    assert!(dropped(r), "key expiry passed: {r:?}");
+
+    let fresh = Cached::Footer(FullOptions {
+        creation_timestamp: now - 3600,
+        key_expiry: now + 3600,
+        ..FullOptions::default()
+    });
+    let r = second_session_after(config("fresh"), fresh).await;
+    assert!(used(r), "fresh: {r:?}");
+
+    let created_long_ago = Cached::Footer(FullOptions {
+        creation_timestamp: now - 22 * day,
+        ..FullOptions::default()
+    });
+    let r = second_session_after(config("created"), created_long_ago).await;
+    assert!(dropped(r), "created 22 days ago: {r:?}");
+
+    let stored = || Cached::StoredAgo(Duration::from_secs(22 * day));
+    let r = second_session_after(config("stored"), stored()).await;
+    assert!(dropped(r), "stored 22 days ago: {r:?}");
+
+    let longer = Config {
+        shard_cache_max_age: Duration::from_secs(30 * day),
+        ..config("stored-30")
+    };
+    let r = second_session_after(longer, stored()).await;
+    assert!(used(r), "stored 22 days ago, kept 30: {r:?}");
 }
 
 /// No cache: the global-dedup query (keyed answer, §8.3) finds the first chunk's
