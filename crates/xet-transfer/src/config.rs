@@ -84,7 +84,10 @@ impl Default for Config {
             compression: CompressionPolicy::Auto,
             upload_concurrency: 4,
             download_concurrency: 8,
-            upload_buffer_bytes: 128 << 20,
+            // 64 MiB open + ~1.5 xorbs in flight: two uploads overlap (a 1 GiB
+            // upload ran 4.4 s instead of 6.9 s with 128 MiB) and peak RSS stays
+            // under 256 MiB (BENCHMARKS.md).
+            upload_buffer_bytes: 160 << 20,
             global_dedup: true,
             global_dedup_spacing: 256,
             compute_sha256: true,
