@@ -31,17 +31,17 @@ struct Entry {
 
 /// Digest of one file, on every core.
 ///
-/// With SHA-256 the file is streamed through a two-thread pipeline (the SHA-256 is
-/// sequential and takes one core); without it, a regular file is cut into segments
-/// chunked in parallel.
+/// A regular file is cut into segments chunked in parallel (the SHA-256, which is
+/// sequential, on a core of its own); anything else (a pipe, a device) is streamed
+/// through a two-thread pipeline.
 pub fn digest_file(path: &PathBuf, sha: bool) -> anyhow::Result<FileDigest> {
     let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let meta = f
         .metadata()
         .with_context(|| format!("cannot stat {}", path.display()))?;
-    let result = if !sha && meta.is_file() {
+    let result = if meta.is_file() {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        digest_read_at(&f, meta.len(), threads)
+        digest_read_at(&f, meta.len(), threads, sha)
     } else {
         digest_reader(f, sha)
     };

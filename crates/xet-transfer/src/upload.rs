@@ -39,8 +39,12 @@ use crate::{CancellationToken, Config, Error, Result};
 /// Bytes read per block: large enough to keep syscalls and channel traffic cheap,
 /// small enough that a few blocks in flight cost little memory.
 const READ_BLOCK: usize = 2 << 20;
-/// Batches in flight between a file's reader thread and its dedup stage.
-const BATCHES_IN_FLIGHT: usize = 2;
+/// Batches in flight between a file's reader thread and its dedup stage (each
+/// hashed by its own task meanwhile, so this is also how many blocks are hashed at
+/// once).
+const BATCHES_IN_FLIGHT: usize = 4;
+/// A block's chunks, being hashed: (chunk hash, chunk bytes) in file order.
+type HashedBatch = tokio::task::JoinHandle<Vec<(MerkleHash, Bytes)>>;
 /// §8.4 fragmentation prevention (xet-core's defaults): target chunks per term,
 /// hysteresis factor, and how many recent terms the average is taken over.
 const MIN_CHUNKS_PER_TERM: f64 = 8.0;
@@ -291,10 +295,13 @@ impl UploadSession {
     {
         let index = self.next_file.fetch_add(1, Ordering::Relaxed) as usize;
         let want_sha = matches!(sha, Sha256Source::Compute) && self.config.compute_sha256;
-        let (tx, mut rx) = mpsc::channel::<Result<Vec<(MerkleHash, Bytes)>>>(BATCHES_IN_FLIGHT);
+        let (tx, mut rx) = mpsc::channel::<Result<HashedBatch>>(BATCHES_IN_FLIGHT);
         let memory = self.memory.clone();
         let cancel = self.cancel.clone();
-        // Reader + chunker + hasher on a blocking thread.
+        // Reader + chunker on a blocking thread; each block's chunks are hashed by
+        // a task of their own, so BLAKE3 runs beside the gear scan of the next
+        // blocks (on other cores) instead of after it on this thread.
+        let runtime = tokio::runtime::Handle::current();
         let reader = tokio::task::spawn_blocking(move || -> Result<Option<[u8; 32]>> {
             let mut chunker = Chunker::new();
             // SHA-256 is sequential and as costly as chunking plus hashing: it gets
@@ -346,20 +353,22 @@ impl UploadSession {
                         partial.extend_from_slice(&block[pos..pos + k]);
                         partial.split().freeze()
                     };
-                    batch.push((chunk_hash(&data), data));
+                    batch.push(data);
                     pos += k;
                 }
                 partial.extend_from_slice(&block[pos..]);
                 let eof = n == 0;
                 if eof && chunker.finish().is_some() {
-                    let data = partial.split().freeze();
-                    batch.push((chunk_hash(&data), data));
+                    batch.push(partial.split().freeze());
                 }
                 if !batch.is_empty() {
                     // Hold memory for the batch before handing it on (released for
                     // deduped chunks by the dedup stage, for new ones after upload).
                     let _ = &memory;
-                    if tx.blocking_send(Ok(batch)).is_err() {
+                    let hashed = runtime.spawn_blocking(move || {
+                        batch.into_iter().map(|d| (chunk_hash(&d), d)).collect()
+                    });
+                    if tx.blocking_send(Ok(hashed)).is_err() {
                         return Err(Error::Cancelled);
                     }
                 }
@@ -378,7 +387,9 @@ impl UploadSession {
         let mut failure: Option<Error> = None;
         while let Some(batch) = self.cancel.run(async { Ok(rx.recv().await) }).await? {
             let batch = match batch {
-                Ok(b) => b,
+                Ok(b) => b
+                    .await
+                    .map_err(|e| Error::Config(format!("chunk hashing task failed: {e}")))?,
                 Err(_) => break, // the reader failed; its error is reported below
             };
             let batch_bytes: u64 = batch.iter().map(|(_, d)| d.len() as u64).sum();

@@ -2,9 +2,11 @@
 //! stitched (see [`digest_read_at`]).
 
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use crate::chunker::Chunker;
-use crate::hash::{file_hash, HashedLength};
+use crate::hash::{file_hash, HashedLength, Sha256Hasher};
 
 use super::{block_ends, ChunkHashes, FileDigest};
 
@@ -37,8 +39,9 @@ impl ReadAt for std::fs::File {
 }
 
 /// Bytes each segment chunks past its end, hoping to meet the next segment's chunks.
-/// About 14 chunks: true and guessed chunk sequences almost always meet within two.
-const OVERLAP: u64 = 1 << 20;
+/// About 7 chunks: true and guessed chunk sequences almost always meet within two
+/// (and where they do not, the stitching chunks the gap itself).
+const OVERLAP: u64 = 512 << 10;
 /// Read size of the segment workers (small enough to stay in cache for hashing).
 const BLOCK: usize = 256 << 10;
 /// Below this size one thread is faster than starting and stitching several.
@@ -112,37 +115,82 @@ fn ends_from(start: u64, chunks: &[HashedLength]) -> Vec<u64> {
         .collect()
 }
 
-/// Digest (without SHA-256) of the first `len` bytes of `src`, with up to `threads`
-/// threads.
+/// Segment length of [`digest_read_at`]: each is one unit of work for the pool, so
+/// a core that finishes early takes the next one instead of idling (a 1 GiB file
+/// is 16 units); each costs about [`OVERLAP`] of extra chunking.
+const SEGMENT: u64 = 64 << 20;
+/// Read size of the SHA-256 thread.
+const SHA_BLOCK: usize = 1 << 20;
+
+/// Digest of the first `len` bytes of `src` with up to `threads` threads, with the
+/// SHA-256 if `with_sha256`.
 ///
-/// Each thread chunks one segment as if a chunk started there, and a little past its
-/// end. Stitching walks the true chunk sequence: it is exact from the start of the
-/// input, and a guessed sequence becomes exact from the first boundary the two share,
-/// since a boundary depends only on the previous one and the bytes. Where they never
-/// meet (e.g. long runs of zeros, cut only at the maximum size), the true sequence is
-/// computed directly, so the result is always that of the sequential chunker.
-pub fn digest_read_at<S: ReadAt + ?Sized>(src: &S, len: u64, threads: usize) -> io::Result<FileDigest> {
+/// The input is cut into segments that a pool of threads takes one at a time; each
+/// is chunked as if a chunk started there, and a little past its end. Stitching walks
+/// the true chunk sequence: it is exact from the start of the input, and a guessed
+/// sequence becomes exact from the first boundary the two share, since a boundary
+/// depends only on the previous one and the bytes. Where they never meet (e.g. long
+/// runs of zeros, cut only at the maximum size), the true sequence is computed
+/// directly, so the result is always that of the sequential chunker.
+///
+/// The SHA-256 is sequential: one thread reads the input once more for it, on a
+/// core of its own (the pool has one thread fewer meanwhile), then joins the pool.
+pub fn digest_read_at<S: ReadAt + ?Sized>(
+    src: &S,
+    len: u64,
+    threads: usize,
+    with_sha256: bool,
+) -> io::Result<FileDigest> {
+    digest_segmented(src, len, threads, with_sha256, SEGMENT)
+}
+
+fn digest_segmented<S: ReadAt + ?Sized>(
+    src: &S,
+    len: u64,
+    threads: usize,
+    with_sha256: bool,
+    segment: u64,
+) -> io::Result<FileDigest> {
     let threads = if len < MIN_PARALLEL_LEN {
         1
     } else {
         threads.clamp(1, 64)
     };
-    let starts: Vec<u64> = (0..threads as u64).map(|i| i * (len / threads as u64)).collect();
-    let segments: Vec<io::Result<Vec<HashedLength>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = starts
-            .iter()
-            .enumerate()
-            .map(|(i, &start)| {
-                let stop = starts.get(i + 1).map_or(len, |next| (next + OVERLAP).min(len));
-                s.spawn(move || chunk_from(src, len, start, stop))
+    let segment = segment.max(1);
+    let count = len.div_ceil(segment).max(1) as usize;
+    let starts: Vec<u64> = (0..count as u64).map(|i| i * segment).collect();
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<io::Result<Vec<HashedLength>>>>> = (0..count).map(|_| Mutex::new(None)).collect();
+    // Takes segments until none is left.
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(&start) = starts.get(i) else { break };
+        let stop = starts.get(i + 1).map_or(len, |n| (n + OVERLAP).min(len));
+        let r = chunk_from(src, len, start, stop);
+        *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+    };
+    let sha = std::thread::scope(|s| {
+        let sha = with_sha256.then(|| {
+            s.spawn(|| {
+                let r = sha256_at(src, len);
+                work();
+                r
             })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
+        });
+        // The calling thread is one of the pool.
+        let pool = if with_sha256 { threads - 1 } else { threads }.max(1);
+        for _ in 1..pool {
+            s.spawn(work);
+        }
+        work();
+        sha.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
     });
-    let mut segments = segments.into_iter();
+    let sha256 = sha.transpose()?;
+    let mut segments = results.into_iter().map(|m| {
+        m.into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(|| Ok(Vec::new()))
+    });
     let mut chunks = match segments.next() {
         Some(first) => first?,
         None => Vec::new(),
@@ -187,9 +235,24 @@ pub fn digest_read_at<S: ReadAt + ?Sized>(src: &S, len: u64, threads: usize) -> 
     Ok(FileDigest {
         file_hash: file_hash(&chunks),
         size: len,
-        sha256: None,
+        sha256,
         chunks,
     })
+}
+
+/// SHA-256 of the first `len` bytes of `src`, read in order.
+fn sha256_at<S: ReadAt + ?Sized>(src: &S, len: u64) -> io::Result<[u8; 32]> {
+    let mut aligned = super::AlignedBuf::new(SHA_BLOCK);
+    let buf = aligned.as_mut_slice();
+    let mut sha = Sha256Hasher::new();
+    let mut pos = 0;
+    while pos < len {
+        let want = (len - pos).min(SHA_BLOCK as u64) as usize;
+        let n = read_exact_at(src, &mut buf[..want], pos)?;
+        sha.update(&buf[..n]);
+        pos += n as u64;
+    }
+    Ok(sha.finish())
 }
 
 #[cfg(test)]
@@ -218,10 +281,20 @@ mod tests {
             Vec::new(),
         ];
         for data in &inputs {
-            let want = reference(data);
+            let mut want = reference(data);
             for t in [1, 2, 3, 5] {
-                let got = digest_read_at(&data[..], data.len() as u64, t).unwrap();
+                let got = digest_read_at(&data[..], data.len() as u64, t, false).unwrap();
                 assert_eq!(got, want, "len {} threads {t}", data.len());
+                // Many segments per thread: every segment edge is stitched.
+                for seg in [1 << 20, (3 << 20) + 17] {
+                    let got = digest_segmented(&data[..], data.len() as u64, t, false, seg).unwrap();
+                    assert_eq!(got, want, "len {} threads {t} segment {seg}", data.len());
+                }
+            }
+            want.sha256 = Some(crate::hash::sha256(data));
+            for t in [1, 2, 3] {
+                let got = digest_segmented(&data[..], data.len() as u64, t, true, 2 << 20).unwrap();
+                assert_eq!(got, want, "len {} threads {t} with SHA-256", data.len());
             }
         }
     }
@@ -229,7 +302,9 @@ mod tests {
     #[test]
     fn source_shorter_than_announced_is_an_error() {
         let data = pseudo(10 << 20, 4);
-        let err = digest_read_at(&data[..], (12 << 20) as u64, 2).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        for sha in [false, true] {
+            let err = digest_read_at(&data[..], (12 << 20) as u64, 2, sha).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        }
     }
 }
