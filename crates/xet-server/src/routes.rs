@@ -33,6 +33,9 @@ const RANGES_PER_URL: usize = 256;
 /// tokens, sent in every request header, short.
 const MAX_REPO_CLAIM_BYTES: usize = 512;
 
+/// Longest grant id accepted in a commit path (ours are at most 95 characters).
+const MAX_GRANT_ID_BYTES: usize = 128;
+
 /// Largest telemetry body (§10.2 #11).
 const MAX_TELEMETRY_BYTES: usize = 1 << 20;
 
@@ -185,20 +188,22 @@ async fn xorb_grant(
         return Ok(StatusCode::OK.into_response());
     }
     Stats::bump(&state.stats.xorb_grants);
-    let id = random_id();
     // With an S3 backend the client PUTs straight to the bucket (bytes never pass
-    // through here); the commit then validates. Otherwise the PUT comes to us.
+    // through here), to a URL signed for exactly `length` bytes; the commit then
+    // checks the length and CRC recorded in the grant id, and validates. Otherwise
+    // the PUT comes to us.
     let grant = match state
         .store
-        .presign_xorb_upload(&xorb, &id, state.auth.url_ttl.as_secs())
+        .presign_xorb_upload(&xorb, req.length, crc, state.auth.url_ttl.as_secs())?
     {
-        Some(url) => XorbGrant {
-            url,
-            id,
+        Some(staged) => XorbGrant {
+            url: staged.url,
+            id: staged.id,
             method: "PUT".into(),
             headers: Default::default(),
         },
         None => {
+            let id = random_id();
             let query = state.auth.sign_upload(&hash, &id, req.length, crc);
             XorbGrant {
                 url: format!("{}/v1/xorb-uploads/{hash}?{query}", base_url(&state, &headers)),
@@ -248,8 +253,10 @@ async fn xorb_upload(
     Ok(StatusCode::OK.into_response())
 }
 
-/// Grant flow step 3: the xorb is visible once its PUT succeeded; the commit
-/// confirms it is stored.
+/// Grant flow step 3. Local store: the xorb is visible once its PUT succeeded, and
+/// the commit confirms it is stored. S3: the commit checks the staged object
+/// against the grant (length first, before reading it; then CRC and content) and
+/// publishes it, see [`xet_store::Store::commit_staged_xorb`].
 async fn xorb_commit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -258,12 +265,16 @@ async fn xorb_commit(
     auth(&state, &headers, Scope::Write)?;
     check_prefix(&prefix)?;
     let xorb = parse_hash(&hash)?;
-    if !id.bytes().all(|b| b.is_ascii_hexdigit()) || id.len() != 32 {
-        return Err(Error::BadRequest(format!(
-            "grant id {id:?} is not one this server issued"
-        )));
+    // Ids are ours: 32 hex (local) or the store's `[0-9a-f-]` form (S3).
+    if id.is_empty()
+        || id.len() > MAX_GRANT_ID_BYTES
+        || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+    {
+        return Err(Error::BadRequest(
+            "grant id is not one this server issued: use the id of the grant answer".into(),
+        ));
     }
-    if state.store.presign_xorb_upload(&xorb, &id, 1).is_some() {
+    if state.store.has_direct_uploads() {
         match state.store.commit_staged_xorb(xorb, &id).await {
             Ok(_) => return Ok(StatusCode::OK.into_response()),
             // Nothing staged: fine if the xorb is stored already (a repeated commit).

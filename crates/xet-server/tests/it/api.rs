@@ -2,6 +2,7 @@
 //! reach (ranges, multi-range fetches, HEADs, batch, dedup answers), and every kind
 //! of bad input getting a clear 4xx that changes nothing.
 
+use xet_format::api::{crc64_nvme, XorbGrant};
 use xet_format::shard::{ChunkLookup, FileTerm, Shard, ShardBuilder};
 use xet_format::MerkleHash;
 use xet_server::{AuthConfig, Scope};
@@ -656,4 +657,94 @@ async fn large_range_fetch_and_client_disconnect() {
         assert!(body == u.xorb, "the streamed range differs from the xorb");
     }
     assert_eq!(download(&c, &base, &r, &u.file_hash, None).await.unwrap(), u.data);
+}
+
+/// A grant (§10.7) for `body` under `hash`, asked with `bearer`.
+async fn grant(c: &reqwest::Client, base: &str, bearer: &str, hash: &MerkleHash, body: &[u8]) -> XorbGrant {
+    let req = serde_json::json!({
+        "length": body.len(),
+        "checksum": {"algo": "crc64nvme", "value": crc64_nvme(body).to_string()},
+    });
+    let resp = c
+        .post(format!("{base}/v1/xorb-grants/default/{hash}"))
+        .header("authorization", bearer)
+        .body(req.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap()
+}
+
+/// Over the S3 backend the grant's URL points into the bucket; a client that
+/// stages more than it was granted (the test server, moto, does not check the
+/// signed length, as some S3-compatible servers do not) is refused at commit
+/// with a 4xx naming the grant, the staged object is deleted, and nothing becomes
+/// visible; the exact bytes then commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_staged_upload_longer_than_granted_is_refused_at_commit() {
+    let Some(store) = crate::support::s3_store("commit").await else {
+        return;
+    };
+    let server = TestServer::start_on(
+        store,
+        AuthConfig::new(vec![USER_TOKEN.into()]),
+        crate::support::TempDir::new("s3-commit"),
+    )
+    .await;
+    let (c, base, w) = (http(), server.url.clone(), server.bearer(Scope::Write));
+    let u = hand_upload(Rng::new(10).bytes(120_000));
+    let g = grant(&c, &base, &w, &u.xorb_hash, &u.xorb).await;
+    let endpoint = std::env::var("XET_TEST_S3_ENDPOINT").unwrap();
+    assert!(g.url.starts_with(&endpoint), "{} is not in the bucket", g.url);
+    assert!(
+        g.url.contains("X-Amz-SignedHeaders=content-length%3Bhost"),
+        "{}",
+        g.url
+    );
+    let commit = format!("{base}/v1/xorb-commits/default/{}/grant/{}", u.xorb_hash, g.id);
+    let head = || {
+        c.head(format!("{base}/v1/xorbs/default/{}", u.xorb_hash))
+            .header("authorization", &w)
+            .send()
+    };
+    let longer = [&u.xorb[..], &[0u8; 4096][..]].concat();
+    assert!(c
+        .put(&g.url)
+        .body(longer)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let resp = c.post(&commit).header("authorization", &w).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("the grant was for"), "{text}");
+    assert_eq!(head().await.unwrap().status(), 404);
+    // The staged object is gone: committing again finds nothing uploaded.
+    let resp = c.post(&commit).header("authorization", &w).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("was not uploaded"));
+
+    let g = grant(&c, &base, &w, &u.xorb_hash, &u.xorb).await;
+    assert!(c
+        .put(&g.url)
+        .body(u.xorb.clone())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let commit = format!("{base}/v1/xorb-commits/default/{}/grant/{}", u.xorb_hash, g.id);
+    assert_eq!(
+        c.post(&commit)
+            .header("authorization", &w)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(head().await.unwrap().status(), 200);
 }
