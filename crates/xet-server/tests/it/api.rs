@@ -676,6 +676,120 @@ async fn grant(c: &reqwest::Client, base: &str, bearer: &str, hash: &MerkleHash,
     serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap()
 }
 
+/// `url` with query parameter `key` set to `value` (or removed when `None`).
+fn with_param(url: &str, key: &str, value: Option<&str>) -> String {
+    let (path, query) = url.split_once('?').unwrap();
+    let params: Vec<String> = query
+        .split('&')
+        .filter_map(|p| match p.split_once('=') {
+            Some((k, _)) if k == key => value.map(|v| format!("{k}={v}")),
+            _ => Some(p.to_string()),
+        })
+        .collect();
+    assert_ne!(params.join("&"), query, "{key} is not in {url}");
+    format!("{path}?{}", params.join("&"))
+}
+
+/// The grant's upload URL is signed for the xorb, grant, length, CRC and expiry:
+/// a PUT to an expired URL, or to one with any of them changed or the signature
+/// altered or missing, gets 403 and stores nothing; the untouched URL then works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_urls_expired_or_tampered_get_403_and_store_nothing() {
+    let server = TestServer::start().await;
+    let (c, base, w) = (http(), server.url.clone(), server.bearer(Scope::Write));
+    let u = hand_upload(Rng::new(9).bytes(100_000));
+    let g = grant(&c, &base, &w, &u.xorb_hash, &u.xorb).await;
+    let q = |k: &str| {
+        g.url
+            .split_once('?')
+            .unwrap()
+            .1
+            .split('&')
+            .find_map(|p| p.strip_prefix(&format!("{k}=")))
+            .unwrap()
+            .to_string()
+    };
+    let longer = [&u.xorb[..], b"x"].concat();
+    let mut flipped = u.xorb.clone();
+    flipped[10] ^= 1;
+    let mut bad_sig = q("sig");
+    bad_sig.replace_range(..1, if bad_sig.starts_with('0') { "1" } else { "0" });
+    let later = (q("exp").parse::<u64>().unwrap() + 3600).to_string();
+    let other_hash = MerkleHash::from_bytes([1; 32]).to_string();
+    let cases: Vec<(&str, String, Vec<u8>)> = vec![
+        (
+            "len= raised for a longer body",
+            with_param(&g.url, "len", Some(&longer.len().to_string())),
+            longer,
+        ),
+        (
+            "crc= changed for another body",
+            with_param(&g.url, "crc", Some(&crc64_nvme(&flipped).to_string())),
+            flipped,
+        ),
+        (
+            "exp= extended",
+            with_param(&g.url, "exp", Some(&later)),
+            u.xorb.clone(),
+        ),
+        (
+            "grant= changed",
+            with_param(&g.url, "grant", Some(&"0".repeat(32))),
+            u.xorb.clone(),
+        ),
+        (
+            "sig= altered",
+            with_param(&g.url, "sig", Some(&bad_sig)),
+            u.xorb.clone(),
+        ),
+        ("sig= missing", with_param(&g.url, "sig", None), u.xorb.clone()),
+        (
+            "another xorb",
+            g.url.replace(&u.xorb_hash.to_string(), &other_hash),
+            u.xorb.clone(),
+        ),
+    ];
+    for (name, url, body) in cases {
+        let resp = c.put(&url).body(body).send().await.unwrap();
+        assert_eq!(resp.status(), 403, "{name}");
+        let text = resp.text().await.unwrap();
+        assert!(text.contains("signature"), "{name}: {text}");
+        assert!(
+            server.state.store().list_xorbs().await.unwrap().is_empty(),
+            "{name}: something was stored"
+        );
+    }
+    let commit = format!("{base}/v1/xorb-commits/default/{}/grant/{}", u.xorb_hash, g.id);
+    let resp = c.post(&commit).header("authorization", &w).send().await.unwrap();
+    assert_eq!(resp.status(), 400, "commit after refused PUTs");
+    // The URL as granted works.
+    assert_eq!(
+        c.put(&g.url).body(u.xorb.clone()).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        server.state.store().list_xorbs().await.unwrap(),
+        vec![u.xorb_hash]
+    );
+
+    // Expired: a server whose URLs last 0 seconds.
+    let mut auth = AuthConfig::new(vec![USER_TOKEN.into()]);
+    auth.url_ttl = std::time::Duration::ZERO;
+    let short = TestServer::start_with(auth).await;
+    let sw = short.bearer(Scope::Write);
+    let g = grant(&c, &short.url, &sw, &u.xorb_hash, &u.xorb).await;
+    let resp = c.put(&g.url).body(u.xorb.clone()).send().await.unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(resp.text().await.unwrap().contains("expired"));
+    assert!(short.state.store().list_xorbs().await.unwrap().is_empty());
+    let commit = format!(
+        "{}/v1/xorb-commits/default/{}/grant/{}",
+        short.url, u.xorb_hash, g.id
+    );
+    let resp = c.post(&commit).header("authorization", &sw).send().await.unwrap();
+    assert_eq!(resp.status(), 400, "commit after an expired PUT");
+}
+
 /// Over the S3 backend the grant's URL points into the bucket; a client that
 /// stages more than it was granted (the test server, moto, does not check the
 /// signed length, as some S3-compatible servers do not) is refused at commit
