@@ -22,11 +22,20 @@ type Acked = (MerkleHash, Vec<u8>);
 /// Starts `xet serve` on a free port; returns the child, its URL and the user token
 /// it printed (empty when `extra` gives `--user-token`).
 pub(crate) fn start(data: &Path, extra: &[&str]) -> (Child, String, String) {
-    let mut child = Command::new(xet_bin())
-        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+    let mut cmd = Command::new(xet_bin());
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data"])
         .arg(data)
         .args(extra)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn");
+    let (child, url, token, _) = spawn(cmd, !extra.contains(&"--user-token"));
+    (child, url, token)
+}
+
+/// Spawns a prepared `xet serve` command and reads its banner: returns the child,
+/// the URL it printed, the generated user token it printed (`prints_token`; else
+/// empty) and its `objects: ...` line.
+pub(crate) fn spawn(mut cmd: Command, prints_token: bool) -> (Child, String, String, String) {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -40,14 +49,14 @@ pub(crate) fn start(data: &Path, extra: &[&str]) -> (Child, String, String) {
     assert!(objects_line.starts_with("objects: "), "{objects_line}");
     let mut token = String::new();
     // A generated token is printed next; a given one never is.
-    if !extra.contains(&"--user-token") {
+    if prints_token {
         let line = lines.next().expect("user token line").unwrap();
         token = line.rsplit(' ').next().unwrap().to_string();
         assert!(line.starts_with("user token (kept in "), "{line}");
     }
     // Keep draining, so that later writes never hit a closed pipe.
     std::thread::spawn(move || for _ in lines {});
-    (child, url, token)
+    (child, url, token, objects_line)
 }
 
 /// A CAS token of `kind` (`read` or `write`) from the server's Hub-style token
