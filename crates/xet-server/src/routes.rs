@@ -67,10 +67,16 @@ pub(crate) fn router(state: AppState) -> Router {
 }
 
 /// One debug line per request (the query is left out: it carries URL signatures),
-/// and axum's own body-limit refusal turned into our error shape.
+/// an `X-Request-Id` response header naming the request in the server's log
+/// (§10.1: clients log it, so a user's report can be matched to the server's
+/// lines; every log line of the request carries it), and axum's own body-limit
+/// refusal turned into our error shape.
 async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use tracing::Instrument;
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    let mut resp = next.run(req).await;
+    let request_id = random_id();
+    let span = tracing::debug_span!("request", id = %request_id);
+    let mut resp = next.run(req).instrument(span.clone()).await;
     if resp.status() == StatusCode::PAYLOAD_TOO_LARGE
         && resp
             .headers()
@@ -82,9 +88,15 @@ async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) 
         ))
         .into_response();
     }
-    tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    span.in_scope(|| tracing::debug!(%method, %path, status = resp.status().as_u16(), "request"));
     resp
 }
+
+/// The response header naming a request (§10.1, xet-core `REQUEST_ID_HEADER`).
+const REQUEST_ID_HEADER: &str = "x-request-id";
 
 fn parse_hash(s: &str) -> Result<MerkleHash> {
     s.parse().map_err(|e| {
@@ -709,6 +721,13 @@ async fn telemetry(State(state): State<AppState>, headers: HeaderMap, body: Byte
     auth(&state, &headers, Scope::Read)?;
     if body.len() > MAX_TELEMETRY_BYTES {
         return Err(Error::PayloadTooLarge("telemetry over 1 MiB".into()));
+    }
+    // §10.2 #11: the body is a JSON object (its fields vary between client
+    // versions, so only the shape is checked). serde_json bounds nesting depth.
+    match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(serde_json::Value::Object(_)) => {}
+        Ok(_) => return Err(Error::BadRequest("telemetry body must be a JSON object".into())),
+        Err(e) => return Err(Error::BadRequest(format!("telemetry body is not JSON: {e}"))),
     }
     tracing::trace!(bytes = body.len(), "telemetry received");
     Ok(StatusCode::OK)

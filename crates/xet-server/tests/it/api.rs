@@ -790,6 +790,92 @@ async fn upload_urls_expired_or_tampered_get_403_and_store_nothing() {
     assert_eq!(resp.status(), 400, "commit after an expired PUT");
 }
 
+/// Telemetry (§10.2 #11) takes a JSON object: the official client's recorded
+/// requests get 200; a body that is not JSON, or JSON but not an object, gets
+/// 400; over 1 MiB gets 413.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telemetry_takes_json_objects() {
+    let server = TestServer::start().await;
+    let (c, base, r) = (http(), server.url.clone(), server.bearer(Scope::Read));
+    let post = |body: Vec<u8>| {
+        c.post(format!("{base}/v1/telemetry"))
+            .header("authorization", &r)
+            .body(body)
+            .send()
+    };
+    let trace = crate::support::vectors_dir().join("http_trace_xorshift_100000");
+    let tsv = std::fs::read_to_string(trace.join("requests.tsv")).unwrap();
+    let recorded: Vec<String> = tsv
+        .lines()
+        .filter(|l| l.contains("\t/v1/telemetry\t"))
+        .map(|l| {
+            format!(
+                "{:06}.req.bin",
+                l.split('\t').next().unwrap().parse::<u32>().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        recorded.len(),
+        2,
+        "the trace has an upload and a download summary"
+    );
+    for name in recorded {
+        let body = std::fs::read(trace.join(&name)).unwrap();
+        assert_eq!(post(body).await.unwrap().status(), 200, "{name}");
+    }
+    for bad in [&b"not json"[..], b"", b"[1,2]", b"\"event\"", b"{\"a\":"] {
+        let resp = post(bad.to_vec()).await.unwrap();
+        assert_eq!(resp.status(), 400, "{:?}", String::from_utf8_lossy(bad));
+        assert!(resp.text().await.unwrap().contains("telemetry"));
+    }
+    let mut big = b"{\"pad\":\"".to_vec();
+    big.resize(1 << 20, b'x');
+    big.extend_from_slice(b"\"}");
+    assert_eq!(post(big).await.unwrap().status(), 413);
+}
+
+/// Every response carries an `X-Request-Id` (§10.1), a different one per request,
+/// whatever its status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_has_a_request_id() {
+    let server = TestServer::start().await;
+    let (c, base, r) = (http(), server.url.clone(), server.bearer(Scope::Read));
+    let unknown = MerkleHash::from_bytes([8; 32]);
+    let mut seen = std::collections::HashSet::new();
+    for (req, status) in [
+        (c.get(format!("{base}/health")), 200),
+        (c.get(format!("{base}/health")), 200),
+        (c.get(format!("{base}/no/such/route")), 404),
+        (c.get(format!("{base}/v2/reconstructions/{unknown}")), 401),
+        (
+            c.get(format!("{base}/v2/reconstructions/{unknown}"))
+                .header("authorization", &r),
+            404,
+        ),
+        (
+            c.head(format!("{base}/v1/files/xyz")).header("authorization", &r),
+            400,
+        ),
+        (
+            c.get(format!("{base}/v1/fetch/{unknown}?ranges=0-1&exp=1&sig=0")),
+            403,
+        ),
+    ] {
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), status);
+        let id = resp
+            .headers()
+            .get("x-request-id")
+            .unwrap_or_else(|| panic!("no X-Request-Id on a {status}"))
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(!id.is_empty());
+        assert!(seen.insert(id), "X-Request-Id repeated");
+    }
+}
+
 /// Over the S3 backend the grant's URL points into the bucket; a client that
 /// stages more than it was granted (the test server, moto, does not check the
 /// signed length, as some S3-compatible servers do not) is refused at commit

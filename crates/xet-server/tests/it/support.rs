@@ -160,6 +160,19 @@ pub async fn s3_store(tag: &str) -> Option<StoreConfig> {
     }))
 }
 
+/// The shared protocol vectors: `$XET_VECTORS_DIR`, else `shared/vectors` in an
+/// ancestor of this crate.
+pub fn vectors_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XET_VECTORS_DIR") {
+        return PathBuf::from(d);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|a| a.join("shared").join("vectors"))
+        .find(|c| c.join("index.json").is_file())
+        .expect("protocol vectors not found: set XET_VECTORS_DIR")
+}
+
 /// The Python interpreter that has the official client (`$XET_PYTHON`, else `python3`).
 pub fn python() -> String {
     std::env::var("XET_PYTHON").unwrap_or_else(|_| "python3".into())
