@@ -419,6 +419,20 @@ async fn bad_shards_are_rejected_and_change_nothing() {
         .await
         .unwrap_err()
         .contains("404"));
+    // No shard object and no dedup entry either (`Store` layout: `shards/`,
+    // `dedup/`, `files/` under the store directory).
+    let store_dir = server.dir.path().join("store");
+    let objects = |sub: &str| std::fs::read_dir(store_dir.join(sub)).map_or(0, |d| d.count());
+    for sub in ["shards", "dedup", "files"] {
+        assert_eq!(objects(sub), 0, "a bad shard wrote under {sub}/");
+    }
+    let first = xet_format::hash::chunk_hash(&u.data[..65536]);
+    let dedup = || {
+        c.get(format!("{base}/v1/chunks/default/{first}"))
+            .header("authorization", &r)
+            .send()
+    };
+    assert_eq!(dedup().await.unwrap().status(), 404);
 
     // The good shard, on v2: progress then a result.
     let resp = post_shard(2, u.shard.clone()).await.unwrap();
@@ -426,6 +440,11 @@ async fn bad_shards_are_rejected_and_change_nothing() {
     assert!(text.starts_with(r#"{"type":"validating""#), "{text}");
     assert_eq!(text.lines().last().unwrap(), r#"{"type":"result","result":1}"#);
     assert_eq!(download(&c, &base, &r, &u.file_hash, None).await.unwrap(), u.data);
+    // The checks above look where the good shard did write.
+    for sub in ["shards", "dedup", "files"] {
+        assert!(objects(sub) > 0, "the good shard wrote nothing under {sub}/");
+    }
+    assert_eq!(dedup().await.unwrap().status(), 200);
     let resp = post_shard(1, u.shard.clone()).await.unwrap();
     assert_eq!(resp.text().await.unwrap(), r#"{"result":0}"#);
 }
@@ -788,6 +807,100 @@ async fn upload_urls_expired_or_tampered_get_403_and_store_nothing() {
     );
     let resp = c.post(&commit).header("authorization", &sw).send().await.unwrap();
     assert_eq!(resp.status(), 400, "commit after an expired PUT");
+}
+
+/// A malformed hash in the path is a 400 naming the hash rule on every route that
+/// takes one, before anything is looked up or stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_hashes_get_400_on_every_route() {
+    let server = TestServer::start().await;
+    let (c, base) = (http(), server.url.clone());
+    let (r, w) = (server.bearer(Scope::Read), server.bearer(Scope::Write));
+    let grant_req = r#"{"length":100,"checksum":{"algo":"crc64nvme","value":"1"}}"#;
+    let id = "0".repeat(32);
+    for bad in ["xyz", "00", &"g".repeat(64), &"0".repeat(65)] {
+        let cases = [
+            (
+                "HEAD xorb",
+                c.head(format!("{base}/v1/xorbs/default/{bad}"))
+                    .header("authorization", &r),
+            ),
+            (
+                "HEAD file",
+                c.head(format!("{base}/v1/files/{bad}"))
+                    .header("authorization", &r),
+            ),
+            (
+                "dedup",
+                c.get(format!("{base}/v1/chunks/default/{bad}"))
+                    .header("authorization", &r),
+            ),
+            (
+                "dedup merkledb",
+                c.get(format!("{base}/v1/chunks/default-merkledb/{bad}"))
+                    .header("authorization", &r),
+            ),
+            (
+                "grant",
+                c.post(format!("{base}/v1/xorb-grants/default/{bad}"))
+                    .header("authorization", &w)
+                    .body(grant_req),
+            ),
+            (
+                "commit",
+                c.post(format!("{base}/v1/xorb-commits/default/{bad}/grant/{id}"))
+                    .header("authorization", &w),
+            ),
+            (
+                "POST xorb",
+                c.post(format!("{base}/v1/xorbs/default/{bad}"))
+                    .header("authorization", &w)
+                    .body(vec![0u8; 100]),
+            ),
+            (
+                "v1 reconstruction",
+                c.get(format!("{base}/v1/reconstructions/{bad}"))
+                    .header("authorization", &r),
+            ),
+            (
+                "v2 reconstruction",
+                c.get(format!("{base}/v2/reconstructions/{bad}"))
+                    .header("authorization", &r),
+            ),
+            (
+                "batch",
+                c.get(format!("{base}/v1/reconstructions?file_id={bad}"))
+                    .header("authorization", &r),
+            ),
+            (
+                "file-chunk-hashes",
+                c.get(format!("{base}/v2/file-chunk-hashes/{bad}"))
+                    .header("authorization", &r)
+                    .header("x-range-dirty", "bytes=0-10"),
+            ),
+        ];
+        for (name, req) in cases {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 400, "{name} with {bad:?}");
+            if !name.starts_with("HEAD") {
+                let text = resp.text().await.unwrap();
+                assert!(text.contains("64 lowercase hex"), "{name} with {bad:?}: {text}");
+            }
+        }
+    }
+    // A grant id that is not one of ours.
+    let h = MerkleHash::from_bytes([3; 32]);
+    for bad_id in ["zz", "0-0-0-0;x", &"0".repeat(200)] {
+        let resp = c
+            .post(format!("{base}/v1/xorb-commits/default/{h}/grant/{bad_id}"))
+            .header("authorization", &w)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{bad_id}");
+        assert!(resp.text().await.unwrap().contains("grant id"));
+    }
+    assert!(server.state.store().list_xorbs().await.unwrap().is_empty());
 }
 
 /// Telemetry (§10.2 #11) takes a JSON object: the official client's recorded
