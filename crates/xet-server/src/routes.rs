@@ -33,6 +33,9 @@ const RANGES_PER_URL: usize = 256;
 /// tokens, sent in every request header, short.
 const MAX_REPO_CLAIM_BYTES: usize = 512;
 
+/// Longest grant id accepted in a commit path (ours are at most 95 characters).
+const MAX_GRANT_ID_BYTES: usize = 128;
+
 /// Largest telemetry body (§10.2 #11).
 const MAX_TELEMETRY_BYTES: usize = 1 << 20;
 
@@ -64,10 +67,16 @@ pub(crate) fn router(state: AppState) -> Router {
 }
 
 /// One debug line per request (the query is left out: it carries URL signatures),
-/// and axum's own body-limit refusal turned into our error shape.
+/// an `X-Request-Id` response header naming the request in the server's log
+/// (§10.1: clients log it, so a user's report can be matched to the server's
+/// lines; every log line of the request carries it), and axum's own body-limit
+/// refusal turned into our error shape.
 async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use tracing::Instrument;
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    let mut resp = next.run(req).await;
+    let request_id = random_id();
+    let span = tracing::debug_span!("request", id = %request_id);
+    let mut resp = next.run(req).instrument(span.clone()).await;
     if resp.status() == StatusCode::PAYLOAD_TOO_LARGE
         && resp
             .headers()
@@ -79,9 +88,15 @@ async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) 
         ))
         .into_response();
     }
-    tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    span.in_scope(|| tracing::debug!(%method, %path, status = resp.status().as_u16(), "request"));
     resp
 }
+
+/// The response header naming a request (§10.1, xet-core `REQUEST_ID_HEADER`).
+const REQUEST_ID_HEADER: &str = "x-request-id";
 
 fn parse_hash(s: &str) -> Result<MerkleHash> {
     s.parse().map_err(|e| {
@@ -185,20 +200,22 @@ async fn xorb_grant(
         return Ok(StatusCode::OK.into_response());
     }
     Stats::bump(&state.stats.xorb_grants);
-    let id = random_id();
     // With an S3 backend the client PUTs straight to the bucket (bytes never pass
-    // through here); the commit then validates. Otherwise the PUT comes to us.
+    // through here), to a URL signed for exactly `length` bytes; the commit then
+    // checks the length and CRC recorded in the grant id, and validates. Otherwise
+    // the PUT comes to us.
     let grant = match state
         .store
-        .presign_xorb_upload(&xorb, &id, state.auth.url_ttl.as_secs())
+        .presign_xorb_upload(&xorb, req.length, crc, state.auth.url_ttl.as_secs())?
     {
-        Some(url) => XorbGrant {
-            url,
-            id,
+        Some(staged) => XorbGrant {
+            url: staged.url,
+            id: staged.id,
             method: "PUT".into(),
             headers: Default::default(),
         },
         None => {
+            let id = random_id();
             let query = state.auth.sign_upload(&hash, &id, req.length, crc);
             XorbGrant {
                 url: format!("{}/v1/xorb-uploads/{hash}?{query}", base_url(&state, &headers)),
@@ -248,8 +265,10 @@ async fn xorb_upload(
     Ok(StatusCode::OK.into_response())
 }
 
-/// Grant flow step 3: the xorb is visible once its PUT succeeded; the commit
-/// confirms it is stored.
+/// Grant flow step 3. Local store: the xorb is visible once its PUT succeeded, and
+/// the commit confirms it is stored. S3: the commit checks the staged object
+/// against the grant (length first, before reading it; then CRC and content) and
+/// publishes it, see [`xet_store::Store::commit_staged_xorb`].
 async fn xorb_commit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -258,12 +277,16 @@ async fn xorb_commit(
     auth(&state, &headers, Scope::Write)?;
     check_prefix(&prefix)?;
     let xorb = parse_hash(&hash)?;
-    if !id.bytes().all(|b| b.is_ascii_hexdigit()) || id.len() != 32 {
-        return Err(Error::BadRequest(format!(
-            "grant id {id:?} is not one this server issued"
-        )));
+    // Ids are ours: 32 hex (local) or the store's `[0-9a-f-]` form (S3).
+    if id.is_empty()
+        || id.len() > MAX_GRANT_ID_BYTES
+        || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+    {
+        return Err(Error::BadRequest(
+            "grant id is not one this server issued: use the id of the grant answer".into(),
+        ));
     }
-    if state.store.presign_xorb_upload(&xorb, &id, 1).is_some() {
+    if state.store.has_direct_uploads() {
         match state.store.commit_staged_xorb(xorb, &id).await {
             Ok(_) => return Ok(StatusCode::OK.into_response()),
             // Nothing staged: fine if the xorb is stored already (a repeated commit).
@@ -698,6 +721,13 @@ async fn telemetry(State(state): State<AppState>, headers: HeaderMap, body: Byte
     auth(&state, &headers, Scope::Read)?;
     if body.len() > MAX_TELEMETRY_BYTES {
         return Err(Error::PayloadTooLarge("telemetry over 1 MiB".into()));
+    }
+    // §10.2 #11: the body is a JSON object (its fields vary between client
+    // versions, so only the shape is checked). serde_json bounds nesting depth.
+    match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(serde_json::Value::Object(_)) => {}
+        Ok(_) => return Err(Error::BadRequest("telemetry body must be a JSON object".into())),
+        Err(e) => return Err(Error::BadRequest(format!("telemetry body is not JSON: {e}"))),
     }
     tracing::trace!(bytes = body.len(), "telemetry received");
     Ok(StatusCode::OK)

@@ -74,11 +74,12 @@ impl Backend {
         }
     }
 
-    /// A URL clients can PUT `key` to directly, if the backend has such URLs.
-    pub(crate) fn presign_put(&self, key: &str, ttl_secs: u64) -> Option<String> {
+    /// A URL clients can PUT exactly `content_length` bytes of `key` to directly,
+    /// if the backend has such URLs.
+    pub(crate) fn presign_put(&self, key: &str, content_length: u64, ttl_secs: u64) -> Option<String> {
         match self {
             Backend::Local(_) => None,
-            Backend::S3(b) => Some(b.presign_put(key, ttl_secs)),
+            Backend::S3(b) => Some(b.presign_put(key, content_length, ttl_secs)),
         }
     }
 

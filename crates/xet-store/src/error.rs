@@ -54,6 +54,19 @@ pub enum Error {
         /// The limit.
         limit: u64,
     },
+    /// A direct (presigned) xorb upload is not what its grant was for: another
+    /// length or CRC-64/NVME. The staged bytes were deleted.
+    #[error("staged upload of xorb {hash} has {what} {actual}, the grant was for {granted}: PUT exactly the granted bytes, or ask for a new grant")]
+    UploadMismatch {
+        /// The xorb the grant was for.
+        hash: MerkleHash,
+        /// `length` or `CRC-64/NVME`.
+        what: &'static str,
+        /// What the grant said.
+        granted: u64,
+        /// What was staged.
+        actual: u64,
+    },
     /// A byte range starts at or past the end of the object.
     #[error("range starting at byte {start} is past the end of {what} ({len} bytes)")]
     RangeNotSatisfiable {
@@ -122,9 +135,10 @@ impl Error {
         match self {
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::InvalidXorb { source, .. } if is_limit(source) => ErrorKind::TooLarge,
-            Error::InvalidXorb { .. } | Error::InvalidShard { .. } | Error::MissingXorb { .. } => {
-                ErrorKind::BadInput
-            }
+            Error::InvalidXorb { .. }
+            | Error::InvalidShard { .. }
+            | Error::MissingXorb { .. }
+            | Error::UploadMismatch { .. } => ErrorKind::BadInput,
             Error::BadRequest(_) => ErrorKind::BadInput,
             Error::TooLarge { .. } => ErrorKind::TooLarge,
             Error::RangeNotSatisfiable { .. } => ErrorKind::RangeNotSatisfiable,

@@ -45,7 +45,8 @@ pub use chunk_hashes::{FileChunkHashes, HashSubtree};
 pub use error::{Error, ErrorKind, Result};
 pub use reconstruction::{Reconstruction, XorbMeta};
 pub use store::{
-    ShardProgress, Store, StoreConfig, XorbRangeReader, MAX_SHARD_UPLOAD_BYTES, MAX_XORB_UPLOAD_BYTES,
+    ShardProgress, StagedUpload, Store, StoreConfig, XorbRangeReader, MAX_SHARD_UPLOAD_BYTES,
+    MAX_XORB_UPLOAD_BYTES, STAGED_UPLOAD_GRACE,
 };
 
 /// Fills `buf` with random bytes from the OS (temp names, keys, ids).

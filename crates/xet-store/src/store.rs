@@ -8,6 +8,7 @@
 //! | `shards/{hh}/{id}` | the shard in the reference server's stored form (§7, full form, no lookup tables) | after its xorbs are stored |
 //! | `files/{hh}/{file}` | a one-file shard in upload form: that file's terms and verification | after its shard |
 //! | `dedup/{hh}/{chunk}` | id of a shard whose xorbs hold the chunk (global dedup, §8.2) | after its shard |
+//! | `staging/{xorb}/{grant}` | a direct (presigned) upload not yet committed, S3 only | by the client; deleted at commit, or swept once abandoned |
 //!
 //! `{hh}` is the first two characters of the hash string (fan-out for directories).
 //! Xorbs are stored with a footer, as the official server stores them, so a
@@ -18,8 +19,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use xet_format::hash::HashedLength;
@@ -64,6 +66,61 @@ const DEDUP_KEY_TTL_SECS: u64 = 7 * 24 * 3600;
 
 /// Footers kept in memory before the cache is reset (about 45 KiB each at 1024 chunks).
 const META_CACHE_ENTRIES: usize = 20_000;
+
+/// How long after its URL expired a staged upload that was never committed is
+/// kept before [`Store::sweep_staged_uploads`] deletes it on its own. No PUT can
+/// start once the presigned URL expired; the hour leaves room for a slow 64 MiB
+/// upload that started just before and for its commit, and for clock skew between
+/// server processes.
+pub const STAGED_UPLOAD_GRACE: Duration = Duration::from_secs(3600);
+
+/// How often commits start a sweep of abandoned staged uploads (one LIST of the
+/// `staging/` prefix, which only holds uploads in flight or abandoned).
+const STAGING_SWEEP_EVERY_SECS: u64 = 600;
+
+/// A direct upload granted by [`Store::presign_xorb_upload`]: the client PUTs the
+/// xorb's bytes to `url`, then the server calls [`Store::commit_staged_xorb`] with
+/// `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StagedUpload {
+    /// Names the upload; it records the granted length, CRC-64/NVME and URL expiry,
+    /// so the commit needs no state kept between the two requests (any server
+    /// process sharing the bucket can commit it). Characters `[0-9a-f-]`.
+    pub id: String,
+    /// Presigned PUT URL for exactly the granted number of bytes.
+    pub url: String,
+}
+
+/// What a staged upload's id records (see [`StagedUpload::id`]):
+/// `{expiry}-{length}-{crc}-{random}`, all decimal but the 32-hex random part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct GrantId {
+    expires: u64,
+    length: u64,
+    crc: u64,
+}
+
+impl GrantId {
+    /// Longest id [`GrantId::parse`] considers (three u64s, 32 hex, separators).
+    const MAX_LEN: usize = 3 * 20 + 32 + 3;
+
+    fn format(&self, random: &str) -> String {
+        format!("{}-{}-{}-{random}", self.expires, self.length, self.crc)
+    }
+
+    fn parse(id: &str) -> Option<GrantId> {
+        if id.len() > Self::MAX_LEN {
+            return None;
+        }
+        let mut it = id.split('-');
+        let mut num = || it.next()?.parse::<u64>().ok();
+        let (expires, length, crc) = (num()?, num()?, num()?);
+        let random = it.next()?;
+        (it.next().is_none() && random.len() == 32 && random.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then_some(GrantId { expires, length, crc })
+    }
+}
 
 /// One byte range of a stored xorb, produced piece by piece by
 /// [`XorbRangeReader::next_block`] (see [`Store::open_xorb_range`]). Dropping it
@@ -130,6 +187,8 @@ pub struct Store {
 struct Inner {
     backend: Backend,
     metas: Mutex<HashMap<MerkleHash, Arc<XorbMeta>>>,
+    /// When commits last started a sweep of abandoned staged uploads (Unix seconds).
+    last_staging_sweep: AtomicU64,
 }
 
 fn fan(prefix: &str, h: &MerkleHash) -> String {
@@ -171,6 +230,7 @@ impl Store {
             inner: Arc::new(Inner {
                 backend,
                 metas: Mutex::new(HashMap::new()),
+                last_staging_sweep: AtomicU64::new(0),
             }),
         })
     }
@@ -451,29 +511,185 @@ impl Store {
         Ok(chunk_hashes::build(&chunks, &merged, &terms))
     }
 
-    /// For backends clients can upload to directly (S3): a presigned PUT URL, valid
-    /// `ttl_secs`, for the staging object of upload `grant` of xorb `hash`, so the
-    /// xorb's bytes never pass through the server. `None` for the local directory.
-    /// `grant` must be a token of `[0-9a-z-]`. Publish with
-    /// [`commit_staged_xorb`](Self::commit_staged_xorb).
-    pub fn presign_xorb_upload(&self, hash: &MerkleHash, grant: &str, ttl_secs: u64) -> Option<String> {
-        self.backend().presign_put(&staging_key(hash, grant), ttl_secs)
+    /// Whether clients upload xorbs straight into the backend
+    /// ([`presign_xorb_upload`](Self::presign_xorb_upload) grants URLs): S3 yes,
+    /// the local directory no.
+    pub fn has_direct_uploads(&self) -> bool {
+        matches!(self.backend(), Backend::S3(_))
     }
 
-    /// Validates the xorb uploaded to a presigned URL (as [`put_xorb`](Self::put_xorb)
-    /// does), stores it, and deletes the staging object. `Err(NotFound)` if nothing
-    /// was uploaded there; a staged body that fails validation is deleted too.
-    pub async fn commit_staged_xorb(&self, hash: MerkleHash, grant: &str) -> Result<bool> {
-        let key = staging_key(&hash, grant);
-        let Some(body) = self.backend().get(&key).await? else {
+    /// For backends clients can upload to directly (S3): a presigned PUT URL, valid
+    /// `ttl_secs`, for a staging object that will hold xorb `hash`, `length` bytes
+    /// whose CRC-64/NVME is `crc`, so the xorb's bytes never pass through the
+    /// server. `Ok(None)` for the local directory; [`Error::TooLarge`] for a length
+    /// over [`MAX_XORB_UPLOAD_BYTES`]. Publish with
+    /// [`commit_staged_xorb`](Self::commit_staged_xorb).
+    pub fn presign_xorb_upload(
+        &self,
+        hash: &MerkleHash,
+        length: u64,
+        crc: u64,
+        ttl_secs: u64,
+    ) -> Result<Option<StagedUpload>> {
+        if length > MAX_XORB_UPLOAD_BYTES as u64 {
+            return Err(Error::TooLarge {
+                what: "xorb upload grant",
+                actual: length,
+                limit: MAX_XORB_UPLOAD_BYTES as u64,
+            });
+        }
+        let mut random = [0u8; 16];
+        crate::random_bytes(&mut random);
+        let id = GrantId {
+            expires: now_secs().saturating_add(ttl_secs),
+            length,
+            crc,
+        }
+        .format(&xet_format::hash::hex(&random));
+        Ok(self
+            .backend()
+            .presign_put(&staging_key(hash, &id), length, ttl_secs)
+            .map(|url| StagedUpload { id, url }))
+    }
+
+    /// Publishes the xorb uploaded under grant `id` (see
+    /// [`presign_xorb_upload`](Self::presign_xorb_upload)): checks the staged
+    /// object's length (one HEAD) against the grant and [`MAX_XORB_UPLOAD_BYTES`]
+    /// before reading any of it, reads exactly the granted bytes, checks their
+    /// CRC-64/NVME, validates them as [`put_xorb`](Self::put_xorb) does, stores the
+    /// xorb and deletes the staging object. A staged object that fails any check is
+    /// deleted too, and nothing becomes visible: [`Error::TooLarge`] (over the
+    /// limit), [`Error::UploadMismatch`] (not the granted length or CRC),
+    /// [`Error::InvalidXorb`]. `Err(NotFound)` if nothing was uploaded there;
+    /// [`Error::BadRequest`] for an id this store did not issue.
+    ///
+    /// The granted length is enforced twice: S3 refuses a PUT of another length to
+    /// the URL (the length is signed), and this check covers S3-compatible servers
+    /// that do not verify signed headers, so a write token never makes the server
+    /// read more than one xorb's worth of bytes into memory.
+    ///
+    /// Commits also start, at most every ten minutes, a background
+    /// [`sweep_staged_uploads`](Self::sweep_staged_uploads) with
+    /// [`STAGED_UPLOAD_GRACE`].
+    pub async fn commit_staged_xorb(&self, hash: MerkleHash, id: &str) -> Result<bool> {
+        self.maybe_sweep_staging();
+        let grant = GrantId::parse(id).ok_or_else(|| {
+            Error::BadRequest(
+                "grant id was not issued by this store (or by an older version): ask for a new grant".into(),
+            )
+        })?;
+        let key = staging_key(&hash, id);
+        let Some(len) = self.backend().len(&key).await? else {
             return Err(Error::NotFound {
                 what: "staged xorb upload",
                 hash,
             });
         };
-        let res = self.put_xorb(hash, body).await;
+        let refused = if len > MAX_XORB_UPLOAD_BYTES as u64 {
+            Some(Error::TooLarge {
+                what: "staged xorb upload",
+                actual: len,
+                limit: MAX_XORB_UPLOAD_BYTES as u64,
+            })
+        } else if len != grant.length {
+            Some(Error::UploadMismatch {
+                hash,
+                what: "length",
+                granted: grant.length,
+                actual: len,
+            })
+        } else {
+            None
+        };
+        if let Some(e) = refused {
+            tracing::debug!(%hash, error = %e, "staged xorb upload refused before reading it");
+            self.backend().delete(&key).await?;
+            return Err(e);
+        }
+        // Exactly `len` bytes, by range: an object replaced by a longer one since the
+        // HEAD is still read no further than the grant.
+        let body = if len == 0 {
+            Bytes::new()
+        } else {
+            match self.backend().get_ranges(&key, vec![(0, len)]).await? {
+                Some(mut parts) => parts.remove(0),
+                // Committed (and deleted) by a concurrent commit of the same grant.
+                None => {
+                    return Err(Error::NotFound {
+                        what: "staged xorb upload",
+                        hash,
+                    })
+                }
+            }
+        };
+        let crc = {
+            let body = body.clone();
+            tokio::task::spawn_blocking(move || xet_format::api::crc64_nvme(&body))
+                .await
+                .map_err(|e| Error::Backend {
+                    message: format!("CRC task failed: {e}"),
+                    retryable: false,
+                })?
+        };
+        let res = if crc != grant.crc {
+            Err(Error::UploadMismatch {
+                hash,
+                what: "CRC-64/NVME",
+                granted: grant.crc,
+                actual: crc,
+            })
+        } else {
+            self.put_xorb(hash, body).await
+        };
         self.backend().delete(&key).await?;
         res
+    }
+
+    /// Starts a background sweep if commits have not started one for
+    /// [`STAGING_SWEEP_EVERY_SECS`]; its errors are logged, never the commit's.
+    fn maybe_sweep_staging(&self) {
+        let now = now_secs();
+        let last = self.inner.last_staging_sweep.load(Ordering::Relaxed);
+        if now < last.saturating_add(STAGING_SWEEP_EVERY_SECS)
+            || self
+                .inner
+                .last_staging_sweep
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let store = self.clone();
+        tokio::spawn(async move {
+            match store.sweep_staged_uploads(STAGED_UPLOAD_GRACE).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "abandoned staged xorb uploads deleted"),
+                Err(e) => tracing::warn!(error = %e, "sweeping abandoned staged xorb uploads failed"),
+            }
+        });
+    }
+
+    /// Deletes staged uploads never committed whose URL expired more than `grace`
+    /// ago (a client that died between its PUT and its commit); returns how many.
+    /// Staging objects whose id this version cannot read (written by another
+    /// program or an older version) are left alone. Nothing to do on the local
+    /// directory, which has no direct uploads.
+    pub async fn sweep_staged_uploads(&self, grace: Duration) -> Result<usize> {
+        if !self.has_direct_uploads() {
+            return Ok(0);
+        }
+        let now = now_secs();
+        let mut deleted = 0;
+        for key in self.backend().list("staging").await? {
+            let Some(grant) = key.rsplit('/').next().and_then(GrantId::parse) else {
+                continue;
+            };
+            if grant.expires.saturating_add(grace.as_secs()) <= now {
+                self.backend().delete(&key).await?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
     }
 
     /// [`put_shard_with_progress`](Self::put_shard_with_progress) without progress.

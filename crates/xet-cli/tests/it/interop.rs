@@ -10,7 +10,7 @@ use std::process::{Child, Command};
 
 use serde_json::{json, Value};
 
-use crate::serve::{cas_token, start};
+use crate::serve::{cas_token, spawn, start};
 use crate::support::{python, require_official_client, xet_bin, Rng, TempDir};
 
 /// `xet serve` as a child process, killed when dropped. Declare it after the
@@ -26,6 +26,26 @@ impl Server {
         let (child, url, user) = start(data, &[]);
         assert!(user.starts_with("xet_user_"), "no generated user token");
         Server { child, url, user }
+    }
+
+    /// `xet serve` with no arguments and an environment holding only `env` (and
+    /// `RUST_LOG`), so every setting comes from a `XET_SERVE_*`/`AWS_*` variable;
+    /// `user` is one of the tokens in `XET_SERVE_USER_TOKENS`. Also returns the
+    /// `objects: ...` line it printed.
+    fn from_env(env: &[(&str, &str)], user: &str) -> (Server, String) {
+        let mut cmd = Command::new(xet_bin());
+        cmd.arg("serve")
+            .env_clear()
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied());
+        let (child, url, printed, objects) = spawn(cmd, false);
+        assert!(printed.is_empty());
+        let server = Server {
+            child,
+            url,
+            user: user.to_string(),
+        };
+        (server, objects)
     }
 
     /// A CAS token for `xet download --endpoint URL --token TOKEN` (no `Bearer `).
@@ -375,4 +395,189 @@ fn cross_round_trip_dedups_against_the_official_upload() {
         v["dedup_query_hits"].as_u64().unwrap() >= 1,
         "dedup did not come from the server's global-dedup answer: {out}"
     );
+}
+
+/// `xet serve` configured through environment variables alone (no arguments, an
+/// otherwise empty environment): the address, public URL, user tokens and token
+/// lifetime it was given are the ones it uses, and our client uploads and
+/// downloads through it.
+#[test]
+fn serve_configured_by_environment_only() {
+    let dir = TempDir::new("serve-env");
+    let data = dir.path().join("server");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // `localhost`, not the `127.0.0.1` it listens on: the public URL is what the
+    // server prints and hands out as `casUrl`.
+    let public = format!("http://localhost:{port}");
+    let (server, objects) = Server::from_env(
+        &[
+            ("XET_SERVE_DATA", data.to_str().unwrap()),
+            ("XET_SERVE_ADDR", &format!("127.0.0.1:{port}")),
+            ("XET_SERVE_PUBLIC_URL", &public),
+            ("XET_SERVE_USER_TOKENS", "alpha,beta"),
+            ("XET_SERVE_TOKEN_TTL", "120"),
+        ],
+        "beta",
+    );
+    assert_eq!(server.url, public);
+    assert!(objects.contains(data.to_str().unwrap()), "{objects}");
+    assert!(data.join("server-secret").is_file());
+    assert!(!data.join("user-token").exists(), "a token was generated");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = reqwest::Client::new();
+        for (user, status) in [("alpha", 200), ("beta", 200), ("gamma", 401)] {
+            let resp = c
+                .get(format!("{public}/api/models/me/repo/xet-write-token/main"))
+                .header("authorization", format!("Bearer {user}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), status, "{user}");
+            if status == 200 {
+                let v: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+                assert_eq!(v["casUrl"], json!(public));
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                let ttl = v["exp"].as_u64().unwrap().saturating_sub(now);
+                assert!((100..=121).contains(&ttl), "token lifetime {ttl} s, not 120");
+            }
+        }
+    });
+    let data_in = Rng::new(0xe57).bytes(1_200_000);
+    let paths = write_all(dir.path(), &[("file", data_in.clone())]);
+    let repo = ["--hub", server.url.as_str(), "--repo", "model/acme/env"];
+    let mut args = vec!["upload", paths[0].to_str().unwrap()];
+    args.extend(repo);
+    let (hash, size) = parse_upload_lines(&ours(&server, &dir.path().join("up-cache"), &args)).remove(0);
+    let out = dir.path().join("file.down");
+    let spec = format!("{hash}:{size}");
+    let mut args = vec!["download", &spec, "-o", out.to_str().unwrap()];
+    args.extend(repo);
+    ours(&server, &dir.path().join("down-cache"), &args);
+    assert_same(
+        &std::fs::read(&out).unwrap(),
+        &data_in,
+        "download through the env-configured server",
+    );
+    assert!(data.join("store").is_dir(), "objects not in the data directory");
+}
+
+/// `xet serve` on an S3-compatible bucket, configured through environment variables
+/// alone (`XET_SERVE_S3_*`, `AWS_*`): the official client uploads through it (grant
+/// flow: its xorbs go straight into the bucket) and ours downloads the files back
+/// byte-identical; the objects are in the bucket under the prefix, none in the data
+/// directory. Needs `XET_TEST_S3_ENDPOINT` (moto; `.ci/run` starts it).
+#[test]
+fn serve_on_s3_configured_by_environment() {
+    require_official_client();
+    let Ok(endpoint) = std::env::var("XET_TEST_S3_ENDPOINT") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "XET_TEST_S3_ENDPOINT is not set under CI: .ci/run must start scripts/s3-server.sh"
+        );
+        eprintln!("\n*** NOTICE: xet serve S3 test SKIPPED: set XET_TEST_S3_ENDPOINT (scripts/s3-server.sh start) ***\n");
+        return;
+    };
+    let bucket = format!("xet-cli-serve-env-{}", std::process::id());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // moto creates buckets without signatures.
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .put(format!("{endpoint}/{bucket}"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert!(status.is_success(), "creating bucket: {status}");
+    let dir = TempDir::new("serve-env-s3");
+    let data = dir.path().join("server");
+    let (server, objects) = Server::from_env(
+        &[
+            ("XET_SERVE_DATA", data.to_str().unwrap()),
+            ("XET_SERVE_ADDR", "127.0.0.1:0"),
+            ("XET_SERVE_USER_TOKENS", "s3-user"),
+            ("XET_SERVE_S3_ENDPOINT", &endpoint),
+            ("XET_SERVE_S3_BUCKET", &bucket),
+            ("XET_SERVE_S3_REGION", "us-east-1"),
+            ("XET_SERVE_S3_PREFIX", "serve-env/"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+        ],
+        "s3-user",
+    );
+    assert!(
+        objects.contains(&format!("S3 bucket {bucket} at {endpoint}")) && objects.contains("serve-env/"),
+        "{objects}"
+    );
+    let mut rng = Rng::new(0x53);
+    let files = [
+        ("random", rng.bytes(1_500_000)),
+        ("small", b"through S3\n".to_vec()),
+    ];
+    let paths = write_all(dir.path(), &files);
+    let answer = official(
+        &server,
+        &dir.path().join("official-home"),
+        json!({"upload": paths}),
+    );
+    let uploaded = pairs(&answer["uploaded"]);
+    assert_eq!(uploaded.len(), files.len(), "{answer}");
+    let token = server.read_token();
+    for ((name, content), (hash, size)) in files.iter().zip(&uploaded) {
+        let out = dir.path().join(format!("{name}.ours"));
+        let spec = format!("{hash}:{size}");
+        ours(
+            &server,
+            &dir.path().join(format!("cache-{name}")),
+            &[
+                "download",
+                &spec,
+                "-o",
+                out.to_str().unwrap(),
+                "--endpoint",
+                &server.url,
+                "--token",
+                &token,
+            ],
+        );
+        assert_same(&std::fs::read(&out).unwrap(), content, name);
+    }
+    assert!(!data.join("store").exists(), "objects went to the data directory");
+    let (xorbs, stored_files) = rt.block_on(async {
+        let store = xet_store::Store::open(xet_store::StoreConfig::S3(xet_store::S3Config {
+            endpoint: endpoint.clone(),
+            bucket: bucket.clone(),
+            region: "us-east-1".into(),
+            access_key_id: "test".into(),
+            secret_access_key: "test".into(),
+            prefix: "serve-env/".into(),
+        }))
+        .await
+        .unwrap();
+        (
+            store.list_xorbs().await.unwrap(),
+            store.list_files().await.unwrap(),
+        )
+    });
+    assert!(!xorbs.is_empty(), "no xorb under serve-env/ in the bucket");
+    for (hash, _) in &uploaded {
+        assert!(
+            stored_files.iter().any(|f| f.to_string() == *hash),
+            "file {hash} is not registered in the bucket"
+        );
+    }
 }

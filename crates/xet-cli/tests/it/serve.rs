@@ -22,11 +22,20 @@ type Acked = (MerkleHash, Vec<u8>);
 /// Starts `xet serve` on a free port; returns the child, its URL and the user token
 /// it printed (empty when `extra` gives `--user-token`).
 pub(crate) fn start(data: &Path, extra: &[&str]) -> (Child, String, String) {
-    let mut child = Command::new(xet_bin())
-        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+    let mut cmd = Command::new(xet_bin());
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data"])
         .arg(data)
         .args(extra)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn");
+    let (child, url, token, _) = spawn(cmd, !extra.contains(&"--user-token"));
+    (child, url, token)
+}
+
+/// Spawns a prepared `xet serve` command and reads its banner: returns the child,
+/// the URL it printed, the generated user token it printed (`prints_token`; else
+/// empty) and its `objects: ...` line.
+pub(crate) fn spawn(mut cmd: Command, prints_token: bool) -> (Child, String, String, String) {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -40,14 +49,14 @@ pub(crate) fn start(data: &Path, extra: &[&str]) -> (Child, String, String) {
     assert!(objects_line.starts_with("objects: "), "{objects_line}");
     let mut token = String::new();
     // A generated token is printed next; a given one never is.
-    if !extra.contains(&"--user-token") {
+    if prints_token {
         let line = lines.next().expect("user token line").unwrap();
         token = line.rsplit(' ').next().unwrap().to_string();
         assert!(line.starts_with("user token (kept in "), "{line}");
     }
     // Keep draining, so that later writes never hit a closed pipe.
     std::thread::spawn(move || for _ in lines {});
-    (child, url, token)
+    (child, url, token, objects_line)
 }
 
 /// A CAS token of `kind` (`read` or `write`) from the server's Hub-style token
@@ -108,45 +117,127 @@ fn serve_generates_and_keeps_a_user_token() {
     child.wait().unwrap();
 }
 
+/// One upload by the routes the official client uses by default: grant, PUT to
+/// the granted URL, commit, then `/v2/shards`, acknowledged only by the stream's
+/// terminal `result` event. `None` on any failure (the server may be gone).
+async fn upload_by_grant(
+    c: &reqwest::Client,
+    url: &str,
+    w: &str,
+    xh: &MerkleHash,
+    xorb: Vec<u8>,
+    shard: Vec<u8>,
+) -> Option<()> {
+    let req = serde_json::json!({
+        "length": xorb.len(),
+        "checksum": {"algo": "crc64nvme", "value": xet_format::api::crc64_nvme(&xorb).to_string()},
+    });
+    let r = c
+        .post(format!("{url}/v1/xorb-grants/default/{xh}"))
+        .header("authorization", w)
+        .body(req.to_string())
+        .send()
+        .await
+        .ok()?;
+    if r.status() != 201 {
+        return None;
+    }
+    let grant: xet_format::api::XorbGrant = serde_json::from_slice(&r.bytes().await.ok()?).ok()?;
+    let mut put = c.put(&grant.url).body(xorb);
+    for (k, v) in &grant.headers {
+        put = put.header(k.as_str(), v.as_str());
+    }
+    if put.send().await.ok()?.status() != 200 {
+        return None;
+    }
+    let r = c
+        .post(format!("{url}/v1/xorb-commits/default/{xh}/grant/{}", grant.id))
+        .header("authorization", w)
+        .send()
+        .await
+        .ok()?;
+    if r.status() != 200 {
+        return None;
+    }
+    let r = c
+        .post(format!("{url}/v2/shards"))
+        .header("authorization", w)
+        .body(shard)
+        .send()
+        .await
+        .ok()?;
+    if r.status() != 200 {
+        return None;
+    }
+    let text = r.text().await.ok()?;
+    let last: xet_format::api::ShardUploadEvent = serde_json::from_str(text.lines().last()?).ok()?;
+    matches!(last, xet_format::api::ShardUploadEvent::Result { .. }).then_some(())
+}
+
+/// One upload by the direct v1 routes: `POST /v1/xorbs`, then `POST /v1/shards`.
+async fn upload_direct(
+    c: &reqwest::Client,
+    url: &str,
+    w: &str,
+    xh: &MerkleHash,
+    xorb: Vec<u8>,
+    shard: Vec<u8>,
+) -> Option<()> {
+    let r = c
+        .post(format!("{url}/v1/xorbs/default/{xh}"))
+        .header("authorization", w)
+        .body(xorb)
+        .send()
+        .await
+        .ok()?;
+    if r.status() != 200 {
+        return None;
+    }
+    let r = c
+        .post(format!("{url}/v1/shards"))
+        .header("authorization", w)
+        .body(shard)
+        .send()
+        .await
+        .ok()?;
+    (r.status() == 200).then_some(())
+}
+
+/// Four clients upload in a loop, alternating between the direct v1 routes and the
+/// grant -> PUT -> commit + `/v2/shards` routes, while the server is killed with
+/// SIGKILL; after a restart every acknowledged file is there byte for byte, and
+/// every stored xorb and registered file is whole.
 #[test]
 fn sigkill_during_uploads_loses_nothing_acknowledged() {
     let dir = TempDir::new("serve-kill");
     let data = dir.path().join("data");
     let (mut child, url, _) = start(&data, &["--user-token", "u"]);
     let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
+    // Acknowledged uploads by route: [direct v1, grant + v2].
+    let by_route: Arc<Mutex<[usize; 2]>> = Arc::default();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let w = cas_token(&url, "u", "write").await;
         let mut tasks = Vec::new();
         for t in 0..4u64 {
-            let (url, w, acked) = (url.clone(), w.clone(), acked.clone());
+            let (url, w, acked, by_route) = (url.clone(), w.clone(), acked.clone(), by_route.clone());
             tasks.push(tokio::spawn(async move {
                 let c = reqwest::Client::new();
                 for i in 0.. {
                     let body = Rng::new(t * 1_000_000 + i).bytes(1_500_000 + (i as usize % 5) * 100_000);
                     let (xh, xorb, shard, file) = hand_upload(&body);
-                    let ok = async {
-                        let r = c
-                            .post(format!("{url}/v1/xorbs/default/{xh}"))
-                            .header("authorization", &w)
-                            .body(xorb)
-                            .send()
-                            .await
-                            .ok()?;
-                        if r.status() != 200 {
-                            return None;
-                        }
-                        let r = c
-                            .post(format!("{url}/v1/shards"))
-                            .header("authorization", &w)
-                            .body(shard)
-                            .send()
-                            .await
-                            .ok()?;
-                        (r.status() == 200).then_some(())
+                    // Tasks start on different routes, so both run from the start.
+                    let route = ((t + i) % 2) as usize;
+                    let ok = if route == 0 {
+                        upload_direct(&c, &url, &w, &xh, xorb, shard).await
+                    } else {
+                        upload_by_grant(&c, &url, &w, &xh, xorb, shard).await
                     };
-                    match ok.await {
-                        Some(()) => acked.lock().unwrap().push((file, body)),
+                    match ok {
+                        Some(()) => {
+                            acked.lock().unwrap().push((file, body));
+                            by_route.lock().unwrap()[route] += 1;
+                        }
                         None => break,
                     }
                 }
@@ -165,6 +256,11 @@ fn sigkill_during_uploads_loses_nothing_acknowledged() {
         acked.len() >= 4,
         "too few uploads before the kill ({})",
         acked.len()
+    );
+    let by_route = *by_route.lock().unwrap();
+    assert!(
+        by_route[0] >= 1 && by_route[1] >= 1,
+        "both routes must be acknowledged before the kill (direct v1, grant + v2): {by_route:?}"
     );
 
     // Restart on the same data: everything acknowledged is there, byte for byte.
@@ -219,8 +315,10 @@ fn sigkill_during_uploads_loses_nothing_acknowledged() {
             }
         }
         eprintln!(
-            "kill -9 test: {} uploads acknowledged, {} files and {} xorbs on disk after restart",
+            "kill -9 test: {} uploads acknowledged ({} direct v1, {} grant + v2), {} files and {} xorbs on disk after restart",
             acked.len(),
+            by_route[0],
+            by_route[1],
             files.len(),
             xorbs.len()
         );

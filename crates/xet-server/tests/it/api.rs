@@ -2,6 +2,7 @@
 //! reach (ranges, multi-range fetches, HEADs, batch, dedup answers), and every kind
 //! of bad input getting a clear 4xx that changes nothing.
 
+use xet_format::api::{crc64_nvme, XorbGrant};
 use xet_format::shard::{ChunkLookup, FileTerm, Shard, ShardBuilder};
 use xet_format::MerkleHash;
 use xet_server::{AuthConfig, Scope};
@@ -418,6 +419,20 @@ async fn bad_shards_are_rejected_and_change_nothing() {
         .await
         .unwrap_err()
         .contains("404"));
+    // No shard object and no dedup entry either (`Store` layout: `shards/`,
+    // `dedup/`, `files/` under the store directory).
+    let store_dir = server.dir.path().join("store");
+    let objects = |sub: &str| std::fs::read_dir(store_dir.join(sub)).map_or(0, |d| d.count());
+    for sub in ["shards", "dedup", "files"] {
+        assert_eq!(objects(sub), 0, "a bad shard wrote under {sub}/");
+    }
+    let first = xet_format::hash::chunk_hash(&u.data[..65536]);
+    let dedup = || {
+        c.get(format!("{base}/v1/chunks/default/{first}"))
+            .header("authorization", &r)
+            .send()
+    };
+    assert_eq!(dedup().await.unwrap().status(), 404);
 
     // The good shard, on v2: progress then a result.
     let resp = post_shard(2, u.shard.clone()).await.unwrap();
@@ -425,6 +440,11 @@ async fn bad_shards_are_rejected_and_change_nothing() {
     assert!(text.starts_with(r#"{"type":"validating""#), "{text}");
     assert_eq!(text.lines().last().unwrap(), r#"{"type":"result","result":1}"#);
     assert_eq!(download(&c, &base, &r, &u.file_hash, None).await.unwrap(), u.data);
+    // The checks above look where the good shard did write.
+    for sub in ["shards", "dedup", "files"] {
+        assert!(objects(sub) > 0, "the good shard wrote nothing under {sub}/");
+    }
+    assert_eq!(dedup().await.unwrap().status(), 200);
     let resp = post_shard(1, u.shard.clone()).await.unwrap();
     assert_eq!(resp.text().await.unwrap(), r#"{"result":0}"#);
 }
@@ -656,4 +676,388 @@ async fn large_range_fetch_and_client_disconnect() {
         assert!(body == u.xorb, "the streamed range differs from the xorb");
     }
     assert_eq!(download(&c, &base, &r, &u.file_hash, None).await.unwrap(), u.data);
+}
+
+/// A grant (§10.7) for `body` under `hash`, asked with `bearer`.
+async fn grant(c: &reqwest::Client, base: &str, bearer: &str, hash: &MerkleHash, body: &[u8]) -> XorbGrant {
+    let req = serde_json::json!({
+        "length": body.len(),
+        "checksum": {"algo": "crc64nvme", "value": crc64_nvme(body).to_string()},
+    });
+    let resp = c
+        .post(format!("{base}/v1/xorb-grants/default/{hash}"))
+        .header("authorization", bearer)
+        .body(req.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap()
+}
+
+/// `url` with query parameter `key` set to `value` (or removed when `None`).
+fn with_param(url: &str, key: &str, value: Option<&str>) -> String {
+    let (path, query) = url.split_once('?').unwrap();
+    let params: Vec<String> = query
+        .split('&')
+        .filter_map(|p| match p.split_once('=') {
+            Some((k, _)) if k == key => value.map(|v| format!("{k}={v}")),
+            _ => Some(p.to_string()),
+        })
+        .collect();
+    assert_ne!(params.join("&"), query, "{key} is not in {url}");
+    format!("{path}?{}", params.join("&"))
+}
+
+/// The grant's upload URL is signed for the xorb, grant, length, CRC and expiry:
+/// a PUT to an expired URL, or to one with any of them changed or the signature
+/// altered or missing, gets 403 and stores nothing; the untouched URL then works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_urls_expired_or_tampered_get_403_and_store_nothing() {
+    let server = TestServer::start().await;
+    let (c, base, w) = (http(), server.url.clone(), server.bearer(Scope::Write));
+    let u = hand_upload(Rng::new(9).bytes(100_000));
+    let g = grant(&c, &base, &w, &u.xorb_hash, &u.xorb).await;
+    let q = |k: &str| {
+        g.url
+            .split_once('?')
+            .unwrap()
+            .1
+            .split('&')
+            .find_map(|p| p.strip_prefix(&format!("{k}=")))
+            .unwrap()
+            .to_string()
+    };
+    let longer = [&u.xorb[..], b"x"].concat();
+    let mut flipped = u.xorb.clone();
+    flipped[10] ^= 1;
+    let mut bad_sig = q("sig");
+    bad_sig.replace_range(..1, if bad_sig.starts_with('0') { "1" } else { "0" });
+    let later = (q("exp").parse::<u64>().unwrap() + 3600).to_string();
+    let other_hash = MerkleHash::from_bytes([1; 32]).to_string();
+    let cases: Vec<(&str, String, Vec<u8>)> = vec![
+        (
+            "len= raised for a longer body",
+            with_param(&g.url, "len", Some(&longer.len().to_string())),
+            longer,
+        ),
+        (
+            "crc= changed for another body",
+            with_param(&g.url, "crc", Some(&crc64_nvme(&flipped).to_string())),
+            flipped,
+        ),
+        (
+            "exp= extended",
+            with_param(&g.url, "exp", Some(&later)),
+            u.xorb.clone(),
+        ),
+        (
+            "grant= changed",
+            with_param(&g.url, "grant", Some(&"0".repeat(32))),
+            u.xorb.clone(),
+        ),
+        (
+            "sig= altered",
+            with_param(&g.url, "sig", Some(&bad_sig)),
+            u.xorb.clone(),
+        ),
+        ("sig= missing", with_param(&g.url, "sig", None), u.xorb.clone()),
+        (
+            "another xorb",
+            g.url.replace(&u.xorb_hash.to_string(), &other_hash),
+            u.xorb.clone(),
+        ),
+    ];
+    for (name, url, body) in cases {
+        let resp = c.put(&url).body(body).send().await.unwrap();
+        assert_eq!(resp.status(), 403, "{name}");
+        let text = resp.text().await.unwrap();
+        assert!(text.contains("signature"), "{name}: {text}");
+        assert!(
+            server.state.store().list_xorbs().await.unwrap().is_empty(),
+            "{name}: something was stored"
+        );
+    }
+    let commit = format!("{base}/v1/xorb-commits/default/{}/grant/{}", u.xorb_hash, g.id);
+    let resp = c.post(&commit).header("authorization", &w).send().await.unwrap();
+    assert_eq!(resp.status(), 400, "commit after refused PUTs");
+    // The URL as granted works.
+    assert_eq!(
+        c.put(&g.url).body(u.xorb.clone()).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        server.state.store().list_xorbs().await.unwrap(),
+        vec![u.xorb_hash]
+    );
+
+    // Expired: a server whose URLs last 0 seconds.
+    let mut auth = AuthConfig::new(vec![USER_TOKEN.into()]);
+    auth.url_ttl = std::time::Duration::ZERO;
+    let short = TestServer::start_with(auth).await;
+    let sw = short.bearer(Scope::Write);
+    let g = grant(&c, &short.url, &sw, &u.xorb_hash, &u.xorb).await;
+    let resp = c.put(&g.url).body(u.xorb.clone()).send().await.unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(resp.text().await.unwrap().contains("expired"));
+    assert!(short.state.store().list_xorbs().await.unwrap().is_empty());
+    let commit = format!(
+        "{}/v1/xorb-commits/default/{}/grant/{}",
+        short.url, u.xorb_hash, g.id
+    );
+    let resp = c.post(&commit).header("authorization", &sw).send().await.unwrap();
+    assert_eq!(resp.status(), 400, "commit after an expired PUT");
+}
+
+/// A malformed hash in the path is a 400 naming the hash rule on every route that
+/// takes one, before anything is looked up or stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_hashes_get_400_on_every_route() {
+    let server = TestServer::start().await;
+    let (c, base) = (http(), server.url.clone());
+    let (r, w) = (server.bearer(Scope::Read), server.bearer(Scope::Write));
+    let grant_req = r#"{"length":100,"checksum":{"algo":"crc64nvme","value":"1"}}"#;
+    let id = "0".repeat(32);
+    for bad in ["xyz", "00", &"g".repeat(64), &"0".repeat(65)] {
+        let cases = [
+            (
+                "HEAD xorb",
+                c.head(format!("{base}/v1/xorbs/default/{bad}"))
+                    .header("authorization", &r),
+            ),
+            (
+                "HEAD file",
+                c.head(format!("{base}/v1/files/{bad}"))
+                    .header("authorization", &r),
+            ),
+            (
+                "dedup",
+                c.get(format!("{base}/v1/chunks/default/{bad}"))
+                    .header("authorization", &r),
+            ),
+            (
+                "dedup merkledb",
+                c.get(format!("{base}/v1/chunks/default-merkledb/{bad}"))
+                    .header("authorization", &r),
+            ),
+            (
+                "grant",
+                c.post(format!("{base}/v1/xorb-grants/default/{bad}"))
+                    .header("authorization", &w)
+                    .body(grant_req),
+            ),
+            (
+                "commit",
+                c.post(format!("{base}/v1/xorb-commits/default/{bad}/grant/{id}"))
+                    .header("authorization", &w),
+            ),
+            (
+                "POST xorb",
+                c.post(format!("{base}/v1/xorbs/default/{bad}"))
+                    .header("authorization", &w)
+                    .body(vec![0u8; 100]),
+            ),
+            (
+                "v1 reconstruction",
+                c.get(format!("{base}/v1/reconstructions/{bad}"))
+                    .header("authorization", &r),
+            ),
+            (
+                "v2 reconstruction",
+                c.get(format!("{base}/v2/reconstructions/{bad}"))
+                    .header("authorization", &r),
+            ),
+            (
+                "batch",
+                c.get(format!("{base}/v1/reconstructions?file_id={bad}"))
+                    .header("authorization", &r),
+            ),
+            (
+                "file-chunk-hashes",
+                c.get(format!("{base}/v2/file-chunk-hashes/{bad}"))
+                    .header("authorization", &r)
+                    .header("x-range-dirty", "bytes=0-10"),
+            ),
+        ];
+        for (name, req) in cases {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 400, "{name} with {bad:?}");
+            if !name.starts_with("HEAD") {
+                let text = resp.text().await.unwrap();
+                assert!(text.contains("64 lowercase hex"), "{name} with {bad:?}: {text}");
+            }
+        }
+    }
+    // A grant id that is not one of ours.
+    let h = MerkleHash::from_bytes([3; 32]);
+    for bad_id in ["zz", "0-0-0-0;x", &"0".repeat(200)] {
+        let resp = c
+            .post(format!("{base}/v1/xorb-commits/default/{h}/grant/{bad_id}"))
+            .header("authorization", &w)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{bad_id}");
+        assert!(resp.text().await.unwrap().contains("grant id"));
+    }
+    assert!(server.state.store().list_xorbs().await.unwrap().is_empty());
+}
+
+/// Telemetry (§10.2 #11) takes a JSON object: the official client's recorded
+/// requests get 200; a body that is not JSON, or JSON but not an object, gets
+/// 400; over 1 MiB gets 413.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telemetry_takes_json_objects() {
+    let server = TestServer::start().await;
+    let (c, base, r) = (http(), server.url.clone(), server.bearer(Scope::Read));
+    let post = |body: Vec<u8>| {
+        c.post(format!("{base}/v1/telemetry"))
+            .header("authorization", &r)
+            .body(body)
+            .send()
+    };
+    let trace = crate::support::vectors_dir().join("http_trace_xorshift_100000");
+    let tsv = std::fs::read_to_string(trace.join("requests.tsv")).unwrap();
+    let recorded: Vec<String> = tsv
+        .lines()
+        .filter(|l| l.contains("\t/v1/telemetry\t"))
+        .map(|l| {
+            format!(
+                "{:06}.req.bin",
+                l.split('\t').next().unwrap().parse::<u32>().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        recorded.len(),
+        2,
+        "the trace has an upload and a download summary"
+    );
+    for name in recorded {
+        let body = std::fs::read(trace.join(&name)).unwrap();
+        assert_eq!(post(body).await.unwrap().status(), 200, "{name}");
+    }
+    for bad in [&b"not json"[..], b"", b"[1,2]", b"\"event\"", b"{\"a\":"] {
+        let resp = post(bad.to_vec()).await.unwrap();
+        assert_eq!(resp.status(), 400, "{:?}", String::from_utf8_lossy(bad));
+        assert!(resp.text().await.unwrap().contains("telemetry"));
+    }
+    let mut big = b"{\"pad\":\"".to_vec();
+    big.resize(1 << 20, b'x');
+    big.extend_from_slice(b"\"}");
+    assert_eq!(post(big).await.unwrap().status(), 413);
+}
+
+/// Every response carries an `X-Request-Id` (§10.1), a different one per request,
+/// whatever its status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_has_a_request_id() {
+    let server = TestServer::start().await;
+    let (c, base, r) = (http(), server.url.clone(), server.bearer(Scope::Read));
+    let unknown = MerkleHash::from_bytes([8; 32]);
+    let mut seen = std::collections::HashSet::new();
+    for (req, status) in [
+        (c.get(format!("{base}/health")), 200),
+        (c.get(format!("{base}/health")), 200),
+        (c.get(format!("{base}/no/such/route")), 404),
+        (c.get(format!("{base}/v2/reconstructions/{unknown}")), 401),
+        (
+            c.get(format!("{base}/v2/reconstructions/{unknown}"))
+                .header("authorization", &r),
+            404,
+        ),
+        (
+            c.head(format!("{base}/v1/files/xyz")).header("authorization", &r),
+            400,
+        ),
+        (
+            c.get(format!("{base}/v1/fetch/{unknown}?ranges=0-1&exp=1&sig=0")),
+            403,
+        ),
+    ] {
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), status);
+        let id = resp
+            .headers()
+            .get("x-request-id")
+            .unwrap_or_else(|| panic!("no X-Request-Id on a {status}"))
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(!id.is_empty());
+        assert!(seen.insert(id), "X-Request-Id repeated");
+    }
+}
+
+/// Over the S3 backend the grant's URL points into the bucket; a client that
+/// stages more than it was granted (the test server, moto, does not check the
+/// signed length, as some S3-compatible servers do not) is refused at commit
+/// with a 4xx naming the grant, the staged object is deleted, and nothing becomes
+/// visible; the exact bytes then commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_staged_upload_longer_than_granted_is_refused_at_commit() {
+    let Some(store) = crate::support::s3_store("commit").await else {
+        return;
+    };
+    let server = TestServer::start_on(
+        store,
+        AuthConfig::new(vec![USER_TOKEN.into()]),
+        crate::support::TempDir::new("s3-commit"),
+    )
+    .await;
+    let (c, base, w) = (http(), server.url.clone(), server.bearer(Scope::Write));
+    let u = hand_upload(Rng::new(10).bytes(120_000));
+    let g = grant(&c, &base, &w, &u.xorb_hash, &u.xorb).await;
+    let endpoint = std::env::var("XET_TEST_S3_ENDPOINT").unwrap();
+    assert!(g.url.starts_with(&endpoint), "{} is not in the bucket", g.url);
+    assert!(
+        g.url.contains("X-Amz-SignedHeaders=content-length%3Bhost"),
+        "{}",
+        g.url
+    );
+    let commit = format!("{base}/v1/xorb-commits/default/{}/grant/{}", u.xorb_hash, g.id);
+    let head = || {
+        c.head(format!("{base}/v1/xorbs/default/{}", u.xorb_hash))
+            .header("authorization", &w)
+            .send()
+    };
+    let longer = [&u.xorb[..], &[0u8; 4096][..]].concat();
+    assert!(c
+        .put(&g.url)
+        .body(longer)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let resp = c.post(&commit).header("authorization", &w).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("the grant was for"), "{text}");
+    assert_eq!(head().await.unwrap().status(), 404);
+    // The staged object is gone: committing again finds nothing uploaded.
+    let resp = c.post(&commit).header("authorization", &w).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("was not uploaded"));
+
+    let g = grant(&c, &base, &w, &u.xorb_hash, &u.xorb).await;
+    assert!(c
+        .put(&g.url)
+        .body(u.xorb.clone())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let commit = format!("{base}/v1/xorb-commits/default/{}/grant/{}", u.xorb_hash, g.id);
+    assert_eq!(
+        c.post(&commit)
+            .header("authorization", &w)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(head().await.unwrap().status(), 200);
 }

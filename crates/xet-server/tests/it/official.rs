@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use xet_server::Stats;
 
-use crate::support::{official, require_official_client, Rng, TempDir, TestServer, USER_TOKEN};
+use crate::support::{official, require_official_client, s3_store, Rng, TempDir, TestServer, USER_TOKEN};
 
 fn corpus(dir: &std::path::Path, seed: u64) -> Vec<PathBuf> {
     let mut rng = Rng::new(seed);
@@ -120,30 +120,9 @@ async fn forced_v1_routes_round_trip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn s3_backend_round_trip() {
     require_official_client();
-    let Ok(endpoint) = std::env::var("XET_TEST_S3_ENDPOINT") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "XET_TEST_S3_ENDPOINT is not set under CI: .ci/run must start scripts/s3-server.sh"
-        );
-        eprintln!("\n*** NOTICE: S3 round trip SKIPPED: set XET_TEST_S3_ENDPOINT (scripts/s3-server.sh start) ***\n");
+    let Some(store) = s3_store("official").await else {
         return;
     };
-    let bucket = format!("xet-server-it-{}", std::process::id());
-    // moto creates buckets without signatures.
-    let resp = reqwest::Client::new()
-        .put(format!("{endpoint}/{bucket}"))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
-    let store = xet_store::StoreConfig::S3(xet_store::S3Config {
-        endpoint,
-        bucket,
-        region: "us-east-1".into(),
-        access_key_id: "test".into(),
-        secret_access_key: "test".into(),
-        prefix: String::new(),
-    });
     let auth = xet_server::AuthConfig::new(vec![USER_TOKEN.into()]);
     let dir = TempDir::new("official-s3");
     let server = TestServer::start_on(store, auth, TempDir::new("s3-srv")).await;
@@ -166,6 +145,49 @@ async fn s3_backend_round_trip() {
         Stats::get(&s.xorb_grants),
         grants,
         "second upload asked to upload a xorb"
+    );
+}
+
+/// The official client forced onto every v1 route at once over the S3 backend:
+/// direct `POST /v1/xorbs` (the body goes through the server into the bucket),
+/// `POST /v1/shards`, v1 reconstructions whose fetch URLs read from the bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forced_v1_routes_round_trip_on_s3() {
+    require_official_client();
+    let Some(store) = s3_store("official-v1").await else {
+        return;
+    };
+    let auth = xet_server::AuthConfig::new(vec![USER_TOKEN.into()]);
+    let server = TestServer::start_on(store, auth, TempDir::new("s3-v1-srv")).await;
+    let dir = TempDir::new("official-s3-v1");
+    let files = corpus(dir.path(), 78);
+    let env = [
+        ("HF_XET_CLIENT_LEGACY_DIRECT_XORB_UPLOAD", "true"),
+        ("HF_XET_CLIENT_SHARD_API_VERSION", "1"),
+        ("HF_XET_CLIENT_RECONSTRUCTION_API_VERSION", "1"),
+    ];
+    round_trip(&server, &dir.path().join("home"), &env, &files).await;
+    let s = server.state.stats();
+    assert!(
+        Stats::get(&s.xorb_posts) > 0 && Stats::get(&s.xorb_grants) == 0,
+        "{s:?}"
+    );
+    assert!(
+        Stats::get(&s.shards_v1) > 0 && Stats::get(&s.shards_v2) == 0,
+        "{s:?}"
+    );
+    assert!(
+        Stats::get(&s.reconstructions_v1) > 0 && Stats::get(&s.reconstructions_v2) == 0,
+        "{s:?}"
+    );
+    assert!(Stats::get(&s.fetches) > 0, "{s:?}");
+    // What was posted is in the bucket.
+    let store = server.state.store();
+    assert!(store.has_direct_uploads(), "not the S3 backend");
+    let stored = store.list_xorbs().await.unwrap().len() as u64;
+    assert!(
+        stored > 0 && stored <= Stats::get(&s.xorb_posts),
+        "{stored} xorbs, {s:?}"
     );
 }
 

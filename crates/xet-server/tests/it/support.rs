@@ -128,6 +128,51 @@ impl Drop for TestServer {
     }
 }
 
+/// A fresh bucket on the S3-compatible server named by `XET_TEST_S3_ENDPOINT`
+/// (`.ci/run` starts moto with `scripts/s3-server.sh`), as a store config. `None`,
+/// with a loud notice, when the variable is unset; under CI that is a failure.
+pub async fn s3_store(tag: &str) -> Option<StoreConfig> {
+    let Ok(endpoint) = std::env::var("XET_TEST_S3_ENDPOINT") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "XET_TEST_S3_ENDPOINT is not set under CI: .ci/run must start scripts/s3-server.sh"
+        );
+        eprintln!("\n*** NOTICE: S3 test {tag} SKIPPED: set XET_TEST_S3_ENDPOINT (scripts/s3-server.sh start) ***\n");
+        return None;
+    };
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let bucket = format!("xet-server-it-{tag}-{}-{n}", std::process::id());
+    // moto creates buckets without signatures; a real S3 would need them.
+    let resp = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "creating bucket: {}", resp.status());
+    Some(StoreConfig::S3(xet_store::S3Config {
+        endpoint,
+        bucket,
+        region: "us-east-1".into(),
+        access_key_id: "test".into(),
+        secret_access_key: "test".into(),
+        prefix: String::new(),
+    }))
+}
+
+/// The shared protocol vectors: `$XET_VECTORS_DIR`, else `shared/vectors` in an
+/// ancestor of this crate.
+pub fn vectors_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XET_VECTORS_DIR") {
+        return PathBuf::from(d);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|a| a.join("shared").join("vectors"))
+        .find(|c| c.join("index.json").is_file())
+        .expect("protocol vectors not found: set XET_VECTORS_DIR")
+}
+
 /// The Python interpreter that has the official client (`$XET_PYTHON`, else `python3`).
 pub fn python() -> String {
     std::env::var("XET_PYTHON").unwrap_or_else(|_| "python3".into())

@@ -213,23 +213,31 @@ impl S3Backend {
     }
 
     /// A presigned PUT URL for `key`, valid `ttl_secs` (SigV4 query authentication,
-    /// payload unsigned): clients upload straight to the bucket.
-    pub(crate) fn presign_put(&self, key: &str, ttl_secs: u64) -> String {
+    /// payload unsigned): clients upload straight to the bucket. `Content-Length` is
+    /// a signed header, so S3 refuses a body of any other length (the signature does
+    /// not match) and a client cannot stage more than it was granted. (moto, used in
+    /// the tests, does not check presigned signatures; the store re-checks the
+    /// length at commit anyway, see `Store::commit_staged_xorb`.)
+    pub(crate) fn presign_put(&self, key: &str, content_length: u64, ttl_secs: u64) -> String {
+        self.presign_put_at(key, content_length, ttl_secs, SystemTime::now())
+    }
+
+    fn presign_put_at(&self, key: &str, content_length: u64, ttl_secs: u64, at: SystemTime) -> String {
         let uri = format!(
             "/{}/{}",
             self.config.bucket,
             uri_encode(&self.object_path(key), false)
         );
-        let (amz_date, date) = amz_dates(SystemTime::now());
+        let (amz_date, date) = amz_dates(at);
         let scope = format!("{date}/{}/s3/aws4_request", self.config.region);
         let credential = uri_encode(&format!("{}/{scope}", self.config.access_key_id), true);
         let query = canonical_query(&format!(
             "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={credential}&X-Amz-Date={amz_date}\
-             &X-Amz-Expires={}&X-Amz-SignedHeaders=host",
+             &X-Amz-Expires={}&X-Amz-SignedHeaders=content-length%3Bhost",
             ttl_secs.clamp(1, 604_800)
         ));
         let canonical = format!(
-            "PUT\n{uri}\n{query}\nhost:{}\n\nhost\nUNSIGNED-PAYLOAD",
+            "PUT\n{uri}\n{query}\ncontent-length:{content_length}\nhost:{}\n\ncontent-length;host\nUNSIGNED-PAYLOAD",
             self.host
         );
         let to_sign = format!(
@@ -503,5 +511,38 @@ mod tests {
             xml_values("<a><Key>x</Key><Key>y&amp;z</Key></a>", "Key"),
             ["x", "y&z"]
         );
+    }
+
+    /// The presigned PUT URL is the one botocore (the AWS SDK for Python) signs for
+    /// the same request, `Content-Length` included as a signed header: computed with
+    /// `S3SigV4QueryAuth(..., expires=3600).add_auth(AWSRequest("PUT", url,
+    /// headers={"Content-Length": "100016"}))` at 2015-08-30T12:36:00Z. A wrong
+    /// canonical request would make real S3 refuse every direct upload.
+    #[test]
+    fn presigned_put_signs_the_content_length_like_botocore() {
+        let b = S3Backend {
+            config: S3Config {
+                endpoint: "http://127.0.0.1:9000".into(),
+                bucket: "bucket".into(),
+                region: "us-east-1".into(),
+                access_key_id: "AKIDEXAMPLE".into(),
+                secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+                prefix: "xet/".into(),
+            },
+            host: "127.0.0.1:9000".into(),
+            client: reqwest::Client::new(),
+        };
+        let at = UNIX_EPOCH + std::time::Duration::from_secs(1_440_938_160);
+        assert_eq!(
+            b.presign_put_at("staging/abc/grant-1", 100_016, 3600, at),
+            "http://127.0.0.1:9000/bucket/xet/staging/abc/grant-1?X-Amz-Algorithm=AWS4-HMAC-SHA256\
+             &X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fs3%2Faws4_request\
+             &X-Amz-Date=20150830T123600Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=content-length%3Bhost\
+             &X-Amz-Signature=aad8c460897f0181d4432b46eaf53f5864e56493ea39fd878671e595eed6bee5"
+        );
+        // Another length is another signature: S3 refuses the URL for that body.
+        assert!(!b
+            .presign_put_at("staging/abc/grant-1", 100_017, 3600, at)
+            .ends_with("aad8c460897f0181d4432b46eaf53f5864e56493ea39fd878671e595eed6bee5"));
     }
 }

@@ -94,26 +94,31 @@ async fn suite(config: StoreConfig) {
         .is_not_found());
 
     // Direct uploads (S3 presigned URLs): a bad staged body is refused and removed.
-    let grant = "0123456789abcdef0123456789abcdef";
-    if let Some(url) = store.presign_xorb_upload(&xh, grant, 60) {
+    let crc = xet_format::api::crc64_nvme(&xorb);
+    if let Some(up) = store
+        .presign_xorb_upload(&xh, xorb.len() as u64, crc, 60)
+        .unwrap()
+    {
+        assert!(store.has_direct_uploads());
         let c = reqwest::Client::new();
-        let resp = c.put(&url).body(xorb.slice(1..)).send().await.unwrap();
+        let resp = c.put(&up.url).body(xorb.slice(1..)).send().await.unwrap();
         assert!(resp.status().is_success(), "presigned PUT: {}", resp.status());
+        let e = store.commit_staged_xorb(xh, &up.id).await.unwrap_err();
+        assert!(
+            matches!(e, Error::UploadMismatch { what: "length", .. }) && e.is_client_error(),
+            "{e}"
+        );
         assert!(store
-            .commit_staged_xorb(xh, grant)
-            .await
-            .unwrap_err()
-            .is_client_error());
-        assert!(store
-            .commit_staged_xorb(xh, grant)
+            .commit_staged_xorb(xh, &up.id)
             .await
             .unwrap_err()
             .is_not_found());
         assert_eq!(store.xorb_len(&xh).await.unwrap(), None);
-        let resp = c.put(&url).body(xorb.clone()).send().await.unwrap();
+        let resp = c.put(&up.url).body(xorb.clone()).send().await.unwrap();
         assert!(resp.status().is_success());
-        assert!(store.commit_staged_xorb(xh, grant).await.unwrap());
+        assert!(store.commit_staged_xorb(xh, &up.id).await.unwrap());
     } else {
+        assert!(!store.has_direct_uploads());
         assert!(store.put_xorb(xh, xorb.clone()).await.unwrap());
     }
     assert!(!store.put_xorb(xh, xorb.clone()).await.unwrap());
@@ -186,17 +191,18 @@ async fn local_directory_backend() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s3_backend() {
+/// A fresh bucket on the S3-compatible server of `XET_TEST_S3_ENDPOINT`; `None`
+/// (with a loud notice) when it is not set, a failure under CI.
+async fn s3_config(tag: &str) -> Option<S3Config> {
     let Ok(endpoint) = std::env::var("XET_TEST_S3_ENDPOINT") else {
         assert!(
             std::env::var_os("CI").is_none(),
             "XET_TEST_S3_ENDPOINT is not set under CI: .ci/run must start scripts/s3-server.sh"
         );
         eprintln!("\n*** NOTICE: S3 backend test SKIPPED: set XET_TEST_S3_ENDPOINT (scripts/s3-server.sh start) ***\n");
-        return;
+        return None;
     };
-    let bucket = format!("xet-store-it-{}", std::process::id());
+    let bucket = format!("xet-store-it-{tag}-{}", std::process::id());
     // moto creates buckets without signatures; a real S3 would need them.
     let resp = reqwest::Client::new()
         .put(format!("{endpoint}/{bucket}"))
@@ -204,13 +210,159 @@ async fn s3_backend() {
         .await
         .unwrap();
     assert!(resp.status().is_success(), "creating bucket: {}", resp.status());
-    suite(StoreConfig::S3(S3Config {
+    Some(S3Config {
         endpoint,
         bucket,
         region: "us-east-1".into(),
         access_key_id: "test".into(),
         secret_access_key: "test".into(),
         prefix: "xet/".into(),
-    }))
-    .await;
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_backend() {
+    if let Some(config) = s3_config("suite").await {
+        suite(StoreConfig::S3(config)).await;
+    }
+}
+
+/// Stages `body` at a presigned URL. `unreadable`: in the archive storage class,
+/// whose objects S3 (and moto) answer a HEAD for but refuse to GET (403
+/// InvalidObjectState), so a commit that reads such an object fails with a
+/// backend error instead of the refusal a test expects: proof that the commit
+/// looked at the length alone.
+async fn stage(url: &str, body: Vec<u8>, unreadable: bool) {
+    let mut req = reqwest::Client::new().put(url).body(body);
+    if unreadable {
+        req = req.header("x-amz-storage-class", "GLACIER");
+    }
+    let resp = req.send().await.unwrap();
+    assert!(resp.status().is_success(), "presigned PUT: {}", resp.status());
+}
+
+/// The direct-upload commit on S3 checks the staged object's length before reading
+/// a byte of it: larger than granted, or over the xorb limit, is refused (and
+/// deleted) on its HEAD alone; a wrong CRC is refused; nothing becomes visible;
+/// ids are checked; the sweep deletes only uploads abandoned past their grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_staged_uploads_are_checked_before_they_are_read() {
+    let Some(config) = s3_config("staged").await else {
+        return;
+    };
+    let store = Store::open(StoreConfig::S3(config)).await.unwrap();
+    let (xh, xorb, _, _) = hand_upload(&rand_bytes(2, 150_000));
+    let (len, crc) = (xorb.len() as u64, xet_format::api::crc64_nvme(&xorb));
+    let grant = || store.presign_xorb_upload(&xh, len, crc, 600).unwrap().unwrap();
+    let gone = |id: String| {
+        let store = store.clone();
+        async move {
+            let e = store.commit_staged_xorb(xh, &id).await.unwrap_err();
+            assert!(e.is_not_found(), "the refused staged object is still there: {e}");
+            assert_eq!(
+                store.xorb_len(&xh).await.unwrap(),
+                None,
+                "the xorb became visible"
+            );
+        }
+    };
+
+    // The control: an unreadable object of the granted length and CRC must be read
+    // to be committed, so its commit fails with a backend error (and publishes
+    // nothing). Without this the refusals below would prove nothing.
+    let up = grant();
+    stage(&up.url, xorb.to_vec(), true).await;
+    let e = store.commit_staged_xorb(xh, &up.id).await.unwrap_err();
+    assert!(
+        matches!(e, Error::Backend { .. }),
+        "archived objects must be unreadable: {e}"
+    );
+    assert_eq!(store.xorb_len(&xh).await.unwrap(), None);
+
+    // Larger than granted: the valid xorb plus 1000 bytes, unreadable.
+    let up = grant();
+    stage(&up.url, [&xorb[..], &[0; 1000]].concat(), true).await;
+    let e = store.commit_staged_xorb(xh, &up.id).await.unwrap_err();
+    assert!(
+        matches!(e, Error::UploadMismatch { what: "length", granted, actual, .. }
+            if granted == len && actual == len + 1000),
+        "{e}"
+    );
+    assert!(e.is_client_error() && e.to_string().contains("grant"), "{e}");
+    gone(up.id).await;
+
+    // Over the xorb limit, unreadable.
+    let up = grant();
+    let over = xet_store::MAX_XORB_UPLOAD_BYTES + 1;
+    stage(&up.url, vec![0; over], true).await;
+    let e = store.commit_staged_xorb(xh, &up.id).await.unwrap_err();
+    assert!(
+        matches!(e, Error::TooLarge { actual, .. } if actual == over as u64),
+        "{e}"
+    );
+    assert_eq!(e.kind(), xet_store::ErrorKind::TooLarge);
+    gone(up.id).await;
+
+    // The granted length with one byte changed: the CRC of the grant catches it.
+    let up = grant();
+    let mut flipped = xorb.to_vec();
+    flipped[100] ^= 1;
+    stage(&up.url, flipped, false).await;
+    let e = store.commit_staged_xorb(xh, &up.id).await.unwrap_err();
+    assert!(
+        matches!(e, Error::UploadMismatch { what: "CRC-64/NVME", granted, .. } if granted == crc),
+        "{e}"
+    );
+    gone(up.id).await;
+
+    // Ids: one not issued by the store, and a real one with its length changed
+    // (it names another staging object, which no URL was granted for).
+    let up = grant();
+    stage(&up.url, xorb.to_vec(), false).await;
+    let e = store.commit_staged_xorb(xh, "nope").await.unwrap_err();
+    assert!(matches!(e, Error::BadRequest(_)), "{e}");
+    let mut parts: Vec<&str> = up.id.split('-').collect();
+    let longer = (len + 1).to_string();
+    parts[1] = &longer;
+    assert!(store
+        .commit_staged_xorb(xh, &parts.join("-"))
+        .await
+        .unwrap_err()
+        .is_not_found());
+    assert_eq!(store.xorb_len(&xh).await.unwrap(), None);
+
+    // Over the limit at grant time.
+    assert!(matches!(
+        store.presign_xorb_upload(&xh, over as u64, 0, 600),
+        Err(Error::TooLarge { .. })
+    ));
+
+    // The sweep: an upload whose one-second URL expired is abandoned once its
+    // grace passed; the fresh one above is kept and still commits.
+    let short = store.presign_xorb_upload(&xh, len, crc, 1).unwrap().unwrap();
+    stage(&short.url, xorb.to_vec(), false).await;
+    let hour = std::time::Duration::from_secs(3600);
+    assert_eq!(store.sweep_staged_uploads(hour).await.unwrap(), 0);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(
+        store
+            .sweep_staged_uploads(std::time::Duration::ZERO)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store
+        .commit_staged_xorb(xh, &short.id)
+        .await
+        .unwrap_err()
+        .is_not_found());
+    assert!(store.commit_staged_xorb(xh, &up.id).await.unwrap());
+    assert_eq!(store.xorb_len(&xh).await.unwrap(), Some(len));
+    assert_eq!(
+        store
+            .sweep_staged_uploads(std::time::Duration::ZERO)
+            .await
+            .unwrap(),
+        0
+    );
 }
