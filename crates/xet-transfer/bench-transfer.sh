@@ -10,7 +10,7 @@
 set -e
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "${BENCH_DIR:-/tmp/bench}"
-XET=$ROOT/target/release/xet
+XET=${XET:-${CARGO_TARGET_DIR:-$ROOT/target}/release/xet}
 export HF_XET_TELEMETRY_ENABLED=false
 PORT=${BENCH_PORT:-18181}
 URL=http://127.0.0.1:$PORT

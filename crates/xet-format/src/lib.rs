@@ -46,6 +46,6 @@ pub mod shard;
 mod test_support;
 pub mod xorb;
 
-pub use digest::{digest_read_at, digest_reader, digest_slice, FileDigest, FileHasher, ReadAt};
+pub use digest::{digest_read_at, digest_reader, digest_slice, AlignedBuf, FileDigest, FileHasher, ReadAt};
 pub use error::{Error, Result};
 pub use merkle_hash::MerkleHash;
