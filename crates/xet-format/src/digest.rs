@@ -238,6 +238,17 @@ impl AlignedBuf {
     pub fn truncate(&mut self, len: usize) {
         self.len = self.len.min(len);
     }
+
+    /// The most bytes the buffer can hold without reallocating.
+    pub fn capacity(&self) -> usize {
+        self.raw.len() - self.offset
+    }
+
+    /// Sets the length to `len`, at most [`capacity`](Self::capacity), to reuse the
+    /// buffer: bytes past the old length keep whatever they held.
+    pub fn set_len(&mut self, len: usize) {
+        self.len = len.min(self.capacity());
+    }
 }
 
 impl AsRef<[u8]> for AlignedBuf {

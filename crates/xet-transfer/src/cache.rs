@@ -24,13 +24,15 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use xet_format::api::crc64_nvme;
 use xet_format::shard::Shard;
-use xet_format::{AlignedBuf, MerkleHash};
+use xet_format::MerkleHash;
 
+use crate::bufpool::{BufferPool, PooledBuf};
 use crate::{Error, Result};
 
 /// Entry header: magic, payload length, CRC-64/NVME of the payload (both
@@ -73,12 +75,14 @@ struct EntryDir {
     /// Off for shards: every session reads all of them, so the bump would only
     /// erase the time each was stored, which their expiry and eviction need.
     touch_on_read: bool,
+    /// Buffers entries are read into.
+    buffers: Arc<BufferPool>,
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl EntryDir {
-    fn open(dir: PathBuf, cap: u64, touch_on_read: bool) -> Result<Self> {
+    fn open(dir: PathBuf, cap: u64, touch_on_read: bool, idle_buffers: usize) -> Result<Self> {
         fs::create_dir_all(&dir).map_err(|e| Error::io("creating cache directory", &dir, e))?;
         let approx = AtomicU64::new(scan(&dir).iter().map(|(_, len, _)| len).sum());
         Ok(EntryDir {
@@ -86,13 +90,14 @@ impl EntryDir {
             cap,
             approx,
             touch_on_read,
+            buffers: BufferPool::new(idle_buffers),
         })
     }
 
     /// Reads and checks the entry at `path`; a bad entry is deleted.
     fn read(&self, path: &Path) -> Option<Bytes> {
-        let raw = read_aligned(path).ok()?;
-        match check(raw.as_slice()) {
+        let raw = read_entry(path, &self.buffers).ok()?;
+        match check(raw.as_ref()) {
             Some(range) => {
                 if self.touch_on_read {
                     touch(path);
@@ -101,7 +106,7 @@ impl EntryDir {
             }
             None => {
                 tracing::warn!(path = %path.display(), "dropping corrupt cache entry");
-                self.remove(path, raw.len() as u64);
+                self.remove(path, raw.as_ref().len() as u64);
                 None
             }
         }
@@ -188,9 +193,10 @@ impl EntryDir {
     }
 }
 
-/// The whole file at `path`, in a page-aligned buffer (the kernel copies into one
-/// four times faster than into `fs::read`'s).
-fn read_aligned(path: &Path) -> std::io::Result<AlignedBuf> {
+/// The whole file at `path`, in a page-aligned buffer from `pool` (the kernel copies
+/// into one four times faster than into `fs::read`'s, and a reused one needs no page
+/// faults).
+fn read_entry(path: &Path, pool: &Arc<BufferPool>) -> std::io::Result<PooledBuf> {
     use std::io::Read;
     let mut f = fs::File::open(path)?;
     let len = f.metadata()?.len();
@@ -199,8 +205,7 @@ fn read_aligned(path: &Path) -> std::io::Result<AlignedBuf> {
     if len > MAX_ENTRY_BYTES {
         return Err(std::io::Error::other("cache entry too large"));
     }
-    let len = len as usize;
-    let mut buf = AlignedBuf::new(len);
+    let mut buf = pool.take(len as usize);
     f.read_exact(buf.as_mut_slice())?;
     // A file that grew since the stat is another writer's: not ours to trust.
     let mut probe = [0u8; 1];
@@ -265,7 +270,8 @@ impl ChunkCache {
     /// Opens (creating) the cache at `dir`, capped at `cap` bytes.
     pub fn open(dir: impl Into<PathBuf>, cap: u64) -> Result<Self> {
         Ok(ChunkCache {
-            inner: EntryDir::open(dir.into(), cap, true)?,
+            // Idle read buffers kept: about what a download has in flight.
+            inner: EntryDir::open(dir.into(), cap, true, 4)?,
         })
     }
 
@@ -359,7 +365,8 @@ impl ShardCache {
     /// kept for [`DEFAULT_SHARD_MAX_AGE`].
     pub fn open(dir: impl Into<PathBuf>, cap: u64) -> Result<Self> {
         Ok(ShardCache {
-            inner: EntryDir::open(dir.into(), cap, false)?,
+            // Shards are read once per session: keep one buffer, not a set.
+            inner: EntryDir::open(dir.into(), cap, false, 1)?,
             max_age: DEFAULT_SHARD_MAX_AGE,
         })
     }

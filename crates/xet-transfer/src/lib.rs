@@ -41,6 +41,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+mod bufpool;
 pub mod cache;
 mod cancel;
 pub mod cas;
