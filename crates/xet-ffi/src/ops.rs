@@ -584,20 +584,10 @@ async fn download(
                 total_bytes,
             }))
             .with_cancellation(cancel.clone());
-        let report = session.download_to_path(&f.hash, &f.dest, f.range).await?;
-        if let (None, Some(size)) = (f.range, f.size) {
-            if report.bytes != size {
-                return Err(FfiError {
-                    code: crate::HF_XET_ERR_CORRUPT,
-                    message: format!(
-                        "file {} has {} bytes, not the {size} the caller gave (downloaded to {} and verified by hash)",
-                        f.hash,
-                        report.bytes,
-                        f.dest.display()
-                    ),
-                });
-            }
-        }
+        // The session checks the size before writing anything (HF_XET_ERR_CORRUPT).
+        let report = session
+            .download_to_path_sized(&f.hash, f.size, &f.dest, f.range)
+            .await?;
         out.push(serde_json::json!({
             "path": f.dest.to_string_lossy(),
             "hash": f.hash.to_string(),

@@ -411,6 +411,14 @@ fn upload_files_then_download_whole_and_ranges_over_http() {
     assert_eq!(code, HF_XET_OK);
     let (code, msg) = h3.done(op);
     assert_eq!(code, HF_XET_ERR_CORRUPT, "{msg}");
+    assert!(msg.contains("not the 12 given"), "{msg}");
+    let left: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('d'))
+        .collect();
+    assert!(left.is_empty(), "nothing at or beside the destination: {left:?}");
 }
 
 #[test]
