@@ -143,7 +143,7 @@ int32_t hf_xet_string_free(char *s);
 /*
  Answers token request `request_id` with a CAS token expiring at `expires_unix`
  (Unix seconds; 0 = unknown). `HF_XET_ERR_UNKNOWN_HANDLE` if the request is unknown
- (answered already or timed out).
+ (answered already, timed out, or its operation was cancelled or has ended).
 
  # Safety
  `token` is a NUL-terminated string.

@@ -261,7 +261,7 @@ pub extern "C" fn hf_xet_string_free(s: *mut c_char) -> i32 {
 
 /// Answers token request `request_id` with a CAS token expiring at `expires_unix`
 /// (Unix seconds; 0 = unknown). `HF_XET_ERR_UNKNOWN_HANDLE` if the request is unknown
-/// (answered already or timed out).
+/// (answered already, timed out, or its operation was cancelled or has ended).
 ///
 /// # Safety
 /// `token` is a NUL-terminated string.

@@ -538,7 +538,7 @@ fn cancel_one_operation_while_another_completes() {
     let h = Host::new();
     let (code, stuck) = upload_bytes(&h, &waiting, &[b"never sent"], true);
     assert_eq!(code, HF_XET_OK);
-    h.token_request(stuck, 0);
+    let pending = h.token_request(stuck, 0);
     // ...while this one goes through.
     let (write, _) = srv.auth.issue_token(Scope::Write);
     let (code, fine) = upload_bytes(&h, &options(&srv.url, &write, cache.path()), &[b"sent"], false);
@@ -547,6 +547,16 @@ fn cancel_one_operation_while_another_completes() {
     assert_eq!(h.done(stuck).0, HF_XET_ERR_CANCELLED);
     assert_eq!(h.done(fine).0, HF_XET_OK);
     assert_eq!(hf_xet_cancel(stuck), HF_XET_ERR_UNKNOWN_HANDLE);
+    // The request it was waiting on went with it: a late answer is refused.
+    let late = c("late");
+    assert_eq!(
+        unsafe { hf_xet_token_reply(pending, late.as_ptr(), 0) },
+        HF_XET_ERR_UNKNOWN_HANDLE
+    );
+    assert_eq!(
+        unsafe { hf_xet_token_error(pending, late.as_ptr()) },
+        HF_XET_ERR_UNKNOWN_HANDLE
+    );
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(
         h.count(|e| matches!(e, Event::Done { .. })),
