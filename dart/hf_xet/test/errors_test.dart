@@ -1,5 +1,6 @@
 // Errors surfaced as XetException subclasses, cancellation, and HfXet's setup calls,
 // against `xet serve` on loopback (tool/test.sh).
+import 'dart:async';
 import 'dart:io';
 import 'dart:typed_data';
 
@@ -150,6 +151,37 @@ Future<void> main() async {
             progressUpdater: (total, items) => throw StateError('stop here')),
         'upload');
     expect(e.message == 'stop here', 'the callback error');
+  });
+
+  s.test('a progress callback whose Future fails stops the upload with its error', () async {
+    final e = await expectThrows<StateError>(
+        uploadBytes(
+            fileContents: [data(600 * 1024, 61)],
+            endpoint: endpoint,
+            tokenInfo: await casToken(),
+            progressUpdater: (total, items) async {
+              await Future<void>.delayed(Duration.zero);
+              throw StateError('async stop');
+            }),
+        'upload');
+    expect(e.message == 'async stop', 'the callback error, got ${e.message}');
+  });
+
+  s.test('a download progress callback whose Future fails stops the download with its error', () async {
+    final up = await uploadBytes(fileContents: [data(200 * 1024, 62)], endpoint: endpoint, tokenInfo: await casToken());
+    final dest = '${tempDir('asyncfail').path}/x';
+    final op = downloadFilesWithProgress(
+        files: [DartXetDownloadInfo(destinationPath: dest, hash: up[0].hash, fileSize: up[0].fileSize)],
+        endpoint: endpoint,
+        tokenInfo: await casToken(write: false),
+        progressUpdater: (name, total, items) => Future<void>.error(ArgumentError('async download stop')));
+    final streamError = Completer<Object>();
+    op.progress.listen((_) {}, onError: (Object e) {
+      if (!streamError.isCompleted) streamError.complete(e);
+    });
+    final e = await expectThrows<ArgumentError>(op.result, 'download');
+    expectEquals(e.message, 'async download stop', 'the callback error');
+    expect(await streamError.future is ArgumentError, 'the stream ends with the same error');
   });
 
   s.test('cancelToken shared by two uploads cancels both', () async {

@@ -111,7 +111,8 @@ ProgressTracker? _uploadTracker(
   if (callback == null && sink == null) return null;
   return ProgressTracker(names, (total, items, _) {
     sink?.call(total);
-    callback?.call(total, items);
+    // A Future from the callback is handed back: its failure fails the operation.
+    return callback?.call(total, items);
   });
 }
 
@@ -179,7 +180,7 @@ Future<List<String>> _downloadFiles(
       ? null
       : ProgressTracker(names, (total, items, last) {
           sink?.call(total);
-          progressUpdater?.call(last, total, items);
+          return progressUpdater?.call(last, total, items);
         });
   final ranged = files.any((f) => f.range != null);
   // UINT64_MAX in range_starts[i] means "whole file" for that entry (ABI).
@@ -214,8 +215,9 @@ Future<List<String>> _downloadFiles(
 /// initial CAS token and its expiry (Unix seconds); [tokenRefresher] is called
 /// whenever the library needs a fresh one (it may be async; if it throws, the upload
 /// fails with [XetAuthException]). [progressUpdater] receives the totals and the item
-/// updates since the previous call (item names are the paths); if it throws, the
-/// upload is cancelled and fails with that error. [cancelToken] cancels the upload
+/// updates since the previous call (item names are the paths); if it throws, or
+/// returns a Future that fails, the upload is cancelled and fails with that error
+/// (the result waits for the Futures it returns). [cancelToken] cancels the upload
 /// ([XetCancelledException]). Failures are [XetException]s.
 Future<List<DartXetUploadInfo>> uploadFiles({
   required List<String> filePaths,
