@@ -12,18 +12,50 @@ import 'support.dart';
 Future<void> main() async {
   final s = Suite();
 
-  s.test('HfXet.ensureInitialized, initialized, isSupported', () async {
-    expect(HfXet.isSupported(), 'the native library loads');
+  s.test('HfXet.ensureInitialized, initialized, isSupported (false until initialized), HfXet()', () async {
+    // The first test of this process: nothing has initialized the library yet.
+    expect(!HfXet.initialized, 'not initialized in a fresh process');
+    expect(!HfXet.isSupported(), 'isSupported() is false before ensureInitialized, as in the original');
+    expect(identical(HfXet(), HfXet()), 'HfXet() is a singleton');
     expect(HfXet.nativeVersion.isNotEmpty, 'a native version');
     final home = tempDir('init').path;
     final ok = await HfXet.ensureInitialized(
         throwOnFail: true, huggingfaceHubVersion: '0.30.0', huggingfaceHome: () => home);
     expect(ok, 'ensureInitialized returned true');
     expect(HfXet.initialized, 'initialized after ensureInitialized');
+    expect(HfXet.isSupported(), 'supported once initialized');
     expectEquals(HfXet.getHuggingfaceHome?.call(), home, 'getHuggingfaceHome set');
     HfXet.getHuggingfaceHome = null;
-    // Idempotent.
-    expect(await HfXet.ensureInitialized(), 'second call');
+    // Once initialized, later calls succeed at once and change nothing.
+    expect(await HfXet.ensureInitialized(huggingfaceHome: () => '/elsewhere'), 'second call');
+    expectEquals(HfXet.getHuggingfaceHome, null, 'a second call changes nothing');
+  });
+
+  s.test('HfXet().huggingfaceHubVersion goes into the user agent of later calls', () async {
+    // A stand-in server that records each request's User-Agent and rejects it.
+    final server = await HttpServer.bind(InternetAddress.loopbackIPv4, 0);
+    final agents = <String>[];
+    server.listen((req) async {
+      agents.add(req.headers.value(HttpHeaders.userAgentHeader) ?? '');
+      await req.drain<void>();
+      req.response.statusCode = HttpStatus.badRequest;
+      await req.response.close();
+    });
+    try {
+      HfXet().huggingfaceHubVersion = '9.8.7-test';
+      await expectThrows<XetException>(
+          uploadBytes(
+              fileContents: [data(1000, 59)],
+              endpoint: 'http://127.0.0.1:${server.port}',
+              tokenInfo: ('t', BigInt.from(DateTime.now().millisecondsSinceEpoch ~/ 1000 + 3600))),
+          'upload to a server that rejects everything');
+      expect(agents.isNotEmpty, 'the server was called');
+      expect(agents.every((a) => a.contains('hf_xet-dart/') && a.contains('huggingface_hub/9.8.7-test')),
+          'the hub version in every user agent: $agents');
+    } finally {
+      HfXet().huggingfaceHubVersion = null;
+      await server.close(force: true);
+    }
   });
 
   s.test('XetException.fromCode maps every ABI code to its subclass', () {
