@@ -10,8 +10,9 @@
 #   3. libxet_ffi.so for i686 (target/i686-debian) and the native `xet` binary;
 #   4. `xet serve` on a free loopback port with a short token TTL;
 #   5. .dart_tool/package_config.json and native_assets.yaml (what pub and the build
-#      hook would write), the bindings drift check, a kernel compile of every file
-#      under lib/, then every test/*_test.dart.
+#      hook would write), the bindings drift check, the check that README.md's example
+#      is example/main.dart, a kernel compile of every file under lib/, tool/ and
+#      example/, then every test/*_test.dart.
 #
 # Ends with the line `N passed, N failed`; exits non-zero on any failure. Nothing is
 # skipped: without the VM or the i686 library it fails.
@@ -152,10 +153,18 @@ step "bindings drift check"
 diff -u lib/src/bindings.g.dart "$TMP/bindings.g.dart" >&2 ||
     die "lib/src/bindings.g.dart is stale: run (in dart/hf_xet) $DART tool/gen_bindings.dart ../../include/hf_xet.h lib/src/bindings.g.dart"
 
-step "compile check of lib/ and tool/"
+step "README example = example/main.dart"
+# The README's example is the ```dart block under "## Example"; example/main.dart is
+# the same program, compile-checked below.
+awk '/^## Example/{f=1} f&&/^```dart$/{p=1;next} p&&/^```$/{exit} p' README.md >"$TMP/readme-example.dart"
+[ -s "$TMP/readme-example.dart" ] || die "no \`\`\`dart block under '## Example' in README.md"
+diff -u example/main.dart "$TMP/readme-example.dart" >&2 ||
+    die "README.md's example and example/main.dart differ: make them identical"
+
+step "compile check of lib/, tool/ and example/"
 while IFS= read -r f; do
     "${RUN[@]}" --snapshot-kind=kernel --snapshot="$TMP/check.dill" "$f" >&2 || die "compile check of $f"
-done < <(find lib tool -name '*.dart' | sort)
+done < <(find lib tool example -name '*.dart' | sort)
 
 passed=0
 failed=0
