@@ -101,15 +101,12 @@ pub async fn run(args: DownloadArgs) -> anyhow::Result<()> {
         }
         let session = session.clone();
         set.spawn(async move {
+            // A wrong size fails before anything is written (never a complete-looking
+            // file of the wrong size at `out`).
             let report = session
-                .download_to_path(&hash, &out, range)
+                .download_to_path_sized(&hash, size, &out, range)
                 .await
                 .with_context(|| format!("downloading {hash}"))?;
-            if let (Some(s), None) = (size, range) {
-                if report.bytes != s {
-                    bail!("{hash} has {} bytes, not the {s} given", report.bytes);
-                }
-            }
             tracing::info!(%hash, bytes = report.bytes, fetched = report.fetched_bytes, "downloaded");
             anyhow::Ok(())
         });

@@ -106,7 +106,7 @@ impl From<xet_transfer::Error> for FfiError {
             | E::Stalled { .. }
             | E::Protocol { .. }
             | E::Rejected { .. } => HF_XET_ERR_NETWORK,
-            E::Corrupt { .. } | E::Format(_) => HF_XET_ERR_CORRUPT,
+            E::Corrupt { .. } | E::Format(_) | E::SizeMismatch { .. } => HF_XET_ERR_CORRUPT,
             E::Io { .. } => HF_XET_ERR_IO,
             E::Cancelled => HF_XET_ERR_CANCELLED,
             E::Config(_) => HF_XET_ERR_INVALID_ARGUMENT,
@@ -261,7 +261,7 @@ pub extern "C" fn hf_xet_string_free(s: *mut c_char) -> i32 {
 
 /// Answers token request `request_id` with a CAS token expiring at `expires_unix`
 /// (Unix seconds; 0 = unknown). `HF_XET_ERR_UNKNOWN_HANDLE` if the request is unknown
-/// (answered already or timed out).
+/// (answered already, timed out, or its operation was cancelled or has ended).
 ///
 /// # Safety
 /// `token` is a NUL-terminated string.
@@ -388,7 +388,8 @@ pub unsafe extern "C" fn hf_xet_upload_bytes(
 }
 
 /// Starts downloading `count` files: `hashes[i]` (64 hex characters) of `sizes[i]`
-/// bytes (`UINT64_MAX` = unknown; otherwise checked) to `dest_paths[i]`, written
+/// bytes (`UINT64_MAX` = unknown; otherwise checked for whole files before anything
+/// is written: `HF_XET_ERR_CORRUPT`, nothing at the path) to `dest_paths[i]`, written
 /// atomically (the path appears only complete and verified). `range_starts` and
 /// `range_ends`: both NULL for whole files, or arrays of inclusive byte ranges where
 /// `UINT64_MAX` in `range_starts[i]` means the whole file. Options and callbacks as

@@ -295,6 +295,8 @@ struct HostRefresher {
     op: u64,
     cb: Callbacks,
     timeout: Duration,
+    /// The operation's cancellation: a wait for the host ends with it.
+    cancel: CancellationToken,
     /// The host's refusal, once given: later requests fail with it at once, so a host
     /// that cannot get a token ends the operation instead of being asked again.
     refused: Mutex<Option<String>>,
@@ -310,28 +312,40 @@ impl TokenRefresher for HostRefresher {
                 return Err(token_error(&message, false));
             }
             let id = registry::next_id();
-            let answer = registry::add_token_request(id);
+            let answer = registry::add_token_request(id, self.op);
+            // However this wait ends (answer, timeout, cancellation, or the future
+            // dropped by the session), the request leaves the registry, so a late
+            // reply gets HF_XET_ERR_UNKNOWN_HANDLE.
+            let _forget = ForgetTokenRequest(id);
             // SAFETY: the host's callback with the documented signature; it must not block.
             unsafe { ask(self.cb.user_data(), self.op, id) };
-            match tokio::time::timeout(self.timeout, answer).await {
-                Ok(Ok(Ok(token))) => Ok(token),
-                Ok(Ok(Err(message))) => {
+            let answer = tokio::time::timeout(self.timeout, self.cancel.run(async { Ok(answer.await) }));
+            match answer.await {
+                Ok(Ok(Ok(Ok(token)))) => Ok(token),
+                Ok(Ok(Ok(Err(message)))) => {
                     *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.clone());
                     Err(token_error(&message, false))
                 }
-                Ok(Err(_)) => Err(token_error("the token request was dropped", false)),
-                Err(_) => {
-                    registry::forget_token_request(id);
-                    Err(token_error(
-                        &format!(
-                            "no answer to token request {id} within {} s",
-                            self.timeout.as_secs()
-                        ),
-                        false,
-                    ))
-                }
+                Ok(Ok(Err(_))) => Err(token_error("the token request was dropped", false)),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(token_error(
+                    &format!(
+                        "no answer to token request {id} within {} s",
+                        self.timeout.as_secs()
+                    ),
+                    false,
+                )),
             }
         })
+    }
+}
+
+/// Removes a token request from the registry when dropped.
+struct ForgetTokenRequest(u64);
+
+impl Drop for ForgetTokenRequest {
+    fn drop(&mut self) {
+        registry::forget_token_request(self.0);
     }
 }
 
@@ -347,6 +361,7 @@ async fn connect(
     op: u64,
     cb: Callbacks,
     options: &SessionOptions,
+    cancel: &CancellationToken,
 ) -> Result<(Arc<dyn Cas>, Config), FfiError> {
     let mut config = Config::from_env()?;
     if let Some(root) = options.cache_root() {
@@ -386,6 +401,7 @@ async fn connect(
                 op,
                 cb,
                 timeout: Duration::from_secs(options.token_timeout_secs.unwrap_or(60)),
+                cancel: cancel.clone(),
                 refused: Mutex::new(None),
             }),
             initial,
@@ -460,7 +476,7 @@ async fn upload(
     items: Vec<UploadItem>,
     cancel: CancellationToken,
 ) -> Result<String, FfiError> {
-    let (cas, config) = connect(op, cb, options).await?;
+    let (cas, config) = connect(op, cb, options, &cancel).await?;
     // The totals are known before the first byte is read: the hosts' progress bars need them.
     let total = items
         .iter()
@@ -560,7 +576,7 @@ async fn download(
     files: Vec<DownloadItem>,
     cancel: CancellationToken,
 ) -> Result<String, FfiError> {
-    let (cas, config) = connect(op, cb, options).await?;
+    let (cas, config) = connect(op, cb, options, &cancel).await?;
     let totals = Arc::new(DownloadTotals {
         processed: files.iter().map(|_| AtomicU64::new(0)).collect(),
         transferred: files.iter().map(|_| AtomicU64::new(0)).collect(),
@@ -584,20 +600,10 @@ async fn download(
                 total_bytes,
             }))
             .with_cancellation(cancel.clone());
-        let report = session.download_to_path(&f.hash, &f.dest, f.range).await?;
-        if let (None, Some(size)) = (f.range, f.size) {
-            if report.bytes != size {
-                return Err(FfiError {
-                    code: crate::HF_XET_ERR_CORRUPT,
-                    message: format!(
-                        "file {} has {} bytes, not the {size} the caller gave (downloaded to {} and verified by hash)",
-                        f.hash,
-                        report.bytes,
-                        f.dest.display()
-                    ),
-                });
-            }
-        }
+        // The session checks the size before writing anything (HF_XET_ERR_CORRUPT).
+        let report = session
+            .download_to_path_sized(&f.hash, f.size, &f.dest, f.range)
+            .await?;
         out.push(serde_json::json!({
             "path": f.dest.to_string_lossy(),
             "hash": f.hash.to_string(),
@@ -609,4 +615,64 @@ async fn download(
         }));
     }
     Ok(serde_json::json!({ "files": out }).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static ASKED: AtomicU64 = AtomicU64::new(0);
+
+    unsafe extern "C" fn ask(_: *mut c_void, _: u64, id: u64) {
+        ASKED.store(id, Ordering::SeqCst);
+    }
+
+    unsafe extern "C" fn done(_: *mut c_void, _: u64, _: i32, _: *mut std::ffi::c_char) {}
+
+    fn refresher(cancel: CancellationToken) -> HostRefresher {
+        HostRefresher {
+            op: 1,
+            cb: Callbacks::new(None, Some(ask), Some(done), std::ptr::null_mut()).unwrap(),
+            timeout: Duration::from_secs(600),
+            cancel,
+            refused: Mutex::new(None),
+        }
+    }
+
+    /// The id of a token request the refresher has asked for and is waiting on.
+    async fn pending(fut: &mut BoxFuture<'_, xet_transfer::Result<CasToken>>) -> u64 {
+        ASKED.store(0, Ordering::SeqCst);
+        let waited = tokio::time::timeout(Duration::from_millis(50), fut).await;
+        assert!(waited.is_err(), "no answer was given, so it still waits");
+        let id = ASKED.load(Ordering::SeqCst);
+        assert_ne!(id, 0, "the host was asked");
+        id
+    }
+
+    #[test]
+    fn a_token_wait_that_ends_without_an_answer_forgets_its_request() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            // The session drops the wait (a request timeout, a cancelled task).
+            let r = refresher(CancellationToken::new());
+            let mut fut = r.refresh();
+            let id = pending(&mut fut).await;
+            drop(fut);
+            assert!(
+                !registry::answer_token_request(id, Err("late".into())),
+                "a dropped wait left request {id} in the registry"
+            );
+            // The operation is cancelled while the wait runs.
+            let cancel = CancellationToken::new();
+            let r = refresher(cancel.clone());
+            let mut fut = r.refresh();
+            let id = pending(&mut fut).await;
+            cancel.cancel();
+            assert!(matches!(fut.await, Err(xet_transfer::Error::Cancelled)));
+            assert!(!registry::answer_token_request(id, Err("late".into())));
+        });
+    }
 }

@@ -16,7 +16,8 @@ pub(crate) type TokenAnswer = Result<CasToken, String>;
 #[derive(Default)]
 struct State {
     ops: HashMap<u64, CancellationToken>,
-    token_requests: HashMap<u64, oneshot::Sender<TokenAnswer>>,
+    /// Pending token requests: the operation asking, and where its answer goes.
+    token_requests: HashMap<u64, (u64, oneshot::Sender<TokenAnswer>)>,
     strings: HashSet<usize>,
     buffers: HashMap<usize, usize>,
 }
@@ -43,9 +44,12 @@ pub(crate) fn add_op(op: u64, cancel: CancellationToken) {
     state().ops.insert(op, cancel);
 }
 
-/// Forgets a finished operation.
+/// Forgets a finished operation and any token request of it still pending (the
+/// ABI: after `done`, the operation's ids are unknown).
 pub(crate) fn remove_op(op: u64) {
-    state().ops.remove(&op);
+    let mut st = state();
+    st.ops.remove(&op);
+    st.token_requests.retain(|_, (o, _)| *o != op);
 }
 
 /// Cancels a running operation; false if it is unknown (finished or never started).
@@ -59,16 +63,17 @@ pub(crate) fn cancel_op(op: u64) -> bool {
     }
 }
 
-/// Registers a token request and returns the receiver of its answer.
-pub(crate) fn add_token_request(id: u64) -> oneshot::Receiver<TokenAnswer> {
+/// Registers a token request of operation `op` and returns the receiver of its
+/// answer.
+pub(crate) fn add_token_request(id: u64, op: u64) -> oneshot::Receiver<TokenAnswer> {
     let (tx, rx) = oneshot::channel();
-    state().token_requests.insert(id, tx);
+    state().token_requests.insert(id, (op, tx));
     rx
 }
 
 /// Answers a token request; false if it is unknown (answered already or timed out).
 pub(crate) fn answer_token_request(id: u64, answer: TokenAnswer) -> bool {
-    let Some(tx) = state().token_requests.remove(&id) else {
+    let Some((_, tx)) = state().token_requests.remove(&id) else {
         return false;
     };
     // The waiting operation may have been cancelled meanwhile: nobody to tell then.
@@ -76,7 +81,8 @@ pub(crate) fn answer_token_request(id: u64, answer: TokenAnswer) -> bool {
     true
 }
 
-/// Drops a token request nobody answered.
+/// Drops a token request nobody will wait for any more (answered, timed out,
+/// cancelled, or its future dropped); a no-op if it is gone already.
 pub(crate) fn forget_token_request(id: u64) {
     state().token_requests.remove(&id);
 }

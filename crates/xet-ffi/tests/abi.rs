@@ -33,6 +33,15 @@ enum Event {
         payload: String,
         thread: ThreadId,
     },
+    /// A progress callback called `hf_xet_cancel` (see `on_progress_cancel`).
+    CancelledFromCallback {
+        op: u64,
+        item: i64,
+        processed: u64,
+        total: u64,
+        code: i32,
+        thread: ThreadId,
+    },
 }
 
 #[derive(Default)]
@@ -110,7 +119,8 @@ impl Host {
             .map(|e| match e {
                 Event::Progress { thread, .. }
                 | Event::TokenRequest { thread, .. }
-                | Event::Done { thread, .. } => *thread,
+                | Event::Done { thread, .. }
+                | Event::CancelledFromCallback { thread, .. } => *thread,
             })
             .collect()
     }
@@ -136,6 +146,33 @@ unsafe extern "C" fn on_progress(
         total,
         thread: std::thread::current().id(),
     });
+}
+
+/// Records progress like `on_progress`, and at the first report short of its total
+/// (so with work still to do) cancels the operation from the library's thread.
+unsafe extern "C" fn on_progress_cancel(
+    ud: *mut c_void,
+    op: u64,
+    item: i64,
+    processed: u64,
+    total: u64,
+    t: u64,
+    d: u64,
+) {
+    on_progress(ud, op, item, processed, total, t, d);
+    let h = host(ud);
+    let already = h.count(|e| matches!(e, Event::CancelledFromCallback { op: o, .. } if *o == op)) > 0;
+    if !already && processed < total {
+        let code = hf_xet_cancel(op);
+        h.push(Event::CancelledFromCallback {
+            op,
+            item,
+            processed,
+            total,
+            code,
+            thread: std::thread::current().id(),
+        });
+    }
 }
 
 unsafe extern "C" fn on_token(ud: *mut c_void, op: u64, id: u64) {
@@ -411,6 +448,14 @@ fn upload_files_then_download_whole_and_ranges_over_http() {
     assert_eq!(code, HF_XET_OK);
     let (code, msg) = h3.done(op);
     assert_eq!(code, HF_XET_ERR_CORRUPT, "{msg}");
+    assert!(msg.contains("not the 12 given"), "{msg}");
+    let left: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('d'))
+        .collect();
+    assert!(left.is_empty(), "nothing at or beside the destination: {left:?}");
 }
 
 #[test]
@@ -469,6 +514,14 @@ fn token_refresh_round_trip_answered_from_another_thread() {
     let auth = srv.auth.clone();
     std::thread::spawn(move || {
         let (fresh, exp) = auth.issue_token(Scope::Write);
+        // A token that is not UTF-8 is refused and the request stays pending.
+        let bad = [b't', 0xc3, 0x28, 0];
+        assert_eq!(
+            unsafe { hf_xet_token_reply(id, bad.as_ptr().cast(), exp) },
+            HF_XET_ERR_INVALID_ARGUMENT
+        );
+        let m = last_error();
+        assert!(m.contains("token") && m.contains("UTF-8"), "{m}");
         let t = c(&fresh);
         assert_eq!(unsafe { hf_xet_token_reply(id, t.as_ptr(), exp) }, HF_XET_OK);
         assert_eq!(
@@ -530,7 +583,7 @@ fn cancel_one_operation_while_another_completes() {
     let h = Host::new();
     let (code, stuck) = upload_bytes(&h, &waiting, &[b"never sent"], true);
     assert_eq!(code, HF_XET_OK);
-    h.token_request(stuck, 0);
+    let pending = h.token_request(stuck, 0);
     // ...while this one goes through.
     let (write, _) = srv.auth.issue_token(Scope::Write);
     let (code, fine) = upload_bytes(&h, &options(&srv.url, &write, cache.path()), &[b"sent"], false);
@@ -539,11 +592,150 @@ fn cancel_one_operation_while_another_completes() {
     assert_eq!(h.done(stuck).0, HF_XET_ERR_CANCELLED);
     assert_eq!(h.done(fine).0, HF_XET_OK);
     assert_eq!(hf_xet_cancel(stuck), HF_XET_ERR_UNKNOWN_HANDLE);
+    // The request it was waiting on went with it: a late answer is refused.
+    let late = c("late");
+    assert_eq!(
+        unsafe { hf_xet_token_reply(pending, late.as_ptr(), 0) },
+        HF_XET_ERR_UNKNOWN_HANDLE
+    );
+    assert_eq!(
+        unsafe { hf_xet_token_error(pending, late.as_ptr()) },
+        HF_XET_ERR_UNKNOWN_HANDLE
+    );
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(
         h.count(|e| matches!(e, Event::Done { .. })),
         2,
         "exactly one done per operation"
+    );
+}
+
+#[test]
+fn cancel_in_the_middle_of_an_upload() {
+    let srv = server();
+    let cache = tempfile::tempdir().unwrap();
+    let (write, _) = srv.auth.issue_token(Scope::Write);
+    // 8 MiB: read in 2 MiB blocks, so progress is reported several times before the end.
+    let d = data(8 << 20, 21);
+    let opts = c(&options(&srv.url, &write, cache.path()));
+    let h = Host::new();
+    let mut op = 0;
+    let code = unsafe {
+        hf_xet_upload_bytes(
+            opts.as_ptr(),
+            [d.as_ptr()].as_ptr(),
+            [d.len()].as_ptr(),
+            1,
+            Some(on_progress_cancel),
+            None,
+            Some(on_done),
+            h.ptr(),
+            &mut op,
+        )
+    };
+    assert_eq!(code, HF_XET_OK);
+    let (code, msg) = h.done(op);
+    assert_eq!(code, HF_XET_ERR_CANCELLED, "{msg}");
+    let cancels: Vec<(u64, u64, i32)> = h
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::CancelledFromCallback {
+                processed,
+                total,
+                code,
+                ..
+            } => Some((*processed, *total, *code)),
+            _ => None,
+        })
+        .collect();
+    let (processed, total, code) = cancels[0];
+    assert_eq!(code, HF_XET_OK, "hf_xet_cancel from the progress callback");
+    assert!(processed < total && total == 8 << 20, "{processed}/{total}");
+    // The upload stopped there: no shard registered the file.
+    let (read, _) = srv.auth.issue_token(Scope::Read);
+    let out = tempfile::tempdir().unwrap();
+    let h2 = Host::new();
+    let (code, op) = download(
+        &h2,
+        &options(&srv.url, &read, cache.path()),
+        &[(&expected(&d).0, u64::MAX, &out.path().join("o"))],
+        None,
+        false,
+    );
+    assert_eq!(code, HF_XET_OK);
+    assert_eq!(h2.done(op).0, HF_XET_ERR_NOT_FOUND);
+}
+
+#[test]
+fn cancel_in_the_middle_of_a_download() {
+    let srv = server();
+    let cache = tempfile::tempdir().unwrap();
+    let (write, _) = srv.auth.issue_token(Scope::Write);
+    let (a, b) = (data(300_000, 22), data(200_000, 23));
+    let h = Host::new();
+    let (code, op) = upload_bytes(&h, &options(&srv.url, &write, cache.path()), &[&a, &b], false);
+    assert_eq!(code, HF_XET_OK);
+    let (code, payload) = h.done(op);
+    assert_eq!(code, HF_XET_OK, "{payload}");
+    let (ha, hb) = (expected(&a).0, expected(&b).0);
+    // Two files: the first report (part of the first file, 300 000 of the 500 000
+    // bytes) cancels, so the second file is never started.
+    let (read, _) = srv.auth.issue_token(Scope::Read);
+    let out = tempfile::tempdir().unwrap();
+    let (oa, ob) = (out.path().join("a"), out.path().join("b"));
+    let opts = c(&options(&srv.url, &read, cache.path()));
+    let (hs, ds): (Vec<CString>, Vec<CString>) = (
+        vec![c(&ha), c(&hb)],
+        vec![c(oa.to_str().unwrap()), c(ob.to_str().unwrap())],
+    );
+    let hp: Vec<*const c_char> = hs.iter().map(|s| s.as_ptr()).collect();
+    let dp: Vec<*const c_char> = ds.iter().map(|s| s.as_ptr()).collect();
+    let sizes = [300_000u64, 200_000];
+    let h2 = Host::new();
+    let mut op = 0;
+    let code = unsafe {
+        hf_xet_download_files(
+            opts.as_ptr(),
+            hp.as_ptr(),
+            sizes.as_ptr(),
+            dp.as_ptr(),
+            null(),
+            null(),
+            2,
+            Some(on_progress_cancel),
+            None,
+            Some(on_done),
+            h2.ptr(),
+            &mut op,
+        )
+    };
+    assert_eq!(code, HF_XET_OK);
+    let (code, msg) = h2.done(op);
+    assert_eq!(code, HF_XET_ERR_CANCELLED, "{msg}");
+    let first_cancel = h2.events.lock().unwrap().iter().find_map(|e| match e {
+        Event::CancelledFromCallback {
+            item,
+            processed,
+            total,
+            code,
+            ..
+        } => Some((*item, *processed, *total, *code)),
+        _ => None,
+    });
+    assert_eq!(
+        first_cancel,
+        Some((-1, 300_000, 500_000, HF_XET_OK)),
+        "cancelled at the first file's last bytes"
+    );
+    // The first file was cancelled before its rename, the second never begun.
+    assert!(!oa.exists() && !ob.exists());
+    assert_eq!(
+        h2.count(|e| matches!(e, Event::Progress { item: 1, .. })),
+        0,
+        "no progress on the second file"
     );
 }
 
@@ -692,6 +884,53 @@ fn misuse_gives_error_codes_and_no_callbacks() {
         )
     };
     assert_eq!(code, HF_XET_ERR_INVALID_ARGUMENT);
+    // Invalid UTF-8 in hashes[i] and dest_paths[i].
+    let bad_utf8 = [b'a', 0xff, b'b', 0];
+    let good_hash = c(&good);
+    let good_dest = c(dest.to_str().unwrap());
+    for (which, hash, dest_p) in [
+        (
+            "hashes[0]",
+            bad_utf8.as_ptr().cast::<c_char>(),
+            good_dest.as_ptr(),
+        ),
+        (
+            "dest_paths[0]",
+            good_hash.as_ptr(),
+            bad_utf8.as_ptr().cast::<c_char>(),
+        ),
+    ] {
+        let code = unsafe {
+            hf_xet_download_files(
+                null(),
+                [hash].as_ptr(),
+                [1u64].as_ptr(),
+                [dest_p].as_ptr(),
+                null(),
+                null(),
+                1,
+                None,
+                None,
+                Some(on_done),
+                h.ptr(),
+                &mut op2,
+            )
+        };
+        assert_eq!(code, HF_XET_ERR_INVALID_ARGUMENT, "{which}");
+        let m = last_error();
+        assert!(m.contains(which) && m.contains("UTF-8"), "{which}: {m}");
+    }
+    // Invalid UTF-8 in a token or a refusal message.
+    assert_eq!(
+        unsafe { hf_xet_token_reply(424242, bad_utf8.as_ptr().cast(), 0) },
+        HF_XET_ERR_INVALID_ARGUMENT
+    );
+    assert!(last_error().contains("token is not valid UTF-8"));
+    assert_eq!(
+        unsafe { hf_xet_token_error(424242, bad_utf8.as_ptr().cast()) },
+        HF_XET_ERR_INVALID_ARGUMENT
+    );
+    assert!(last_error().contains("message is not valid UTF-8"));
     // Handles.
     assert_eq!(hf_xet_cancel(0), HF_XET_ERR_UNKNOWN_HANDLE);
     assert_eq!(hf_xet_cancel(u64::MAX), HF_XET_ERR_UNKNOWN_HANDLE);

@@ -177,7 +177,9 @@ impl DownloadSession {
     pub async fn download_bytes(&self, file: &MerkleHash, range: Option<(u64, u64)>) -> Result<Vec<u8>> {
         let dir = tempfile_dir()?;
         let out = dir.join("out");
-        let res = self.download_named(file, &out, range, file.to_string()).await;
+        let res = self
+            .download_named(file, None, &out, range, file.to_string())
+            .await;
         let data = res.and_then(|_| std::fs::read(&out).map_err(|e| Error::io("reading", &out, e)));
         let _ = std::fs::remove_dir_all(&dir);
         data
@@ -192,13 +194,32 @@ impl DownloadSession {
         out: &Path,
         range: Option<(u64, u64)>,
     ) -> Result<DownloadReport> {
-        self.download_named(file, out, range, out.display().to_string())
+        self.download_named(file, None, out, range, out.display().to_string())
+            .await
+    }
+
+    /// [`download_to_path`](Self::download_to_path) of a file whose size the caller
+    /// knows (from an LFS pointer, the Hub, a manifest): for a whole-file download,
+    /// a file of another size fails with [`Error::SizeMismatch`] as soon as the
+    /// reconstruction is known, before anything is fetched or written, so `out`
+    /// never holds a verified file of the wrong size. `None`, or a `range`, skips the
+    /// check: a range's reconstruction does not give the file's length (a range past
+    /// the end fails with [`Error::RangeNotSatisfiable`]).
+    pub async fn download_to_path_sized(
+        &self,
+        file: &MerkleHash,
+        size: Option<u64>,
+        out: &Path,
+        range: Option<(u64, u64)>,
+    ) -> Result<DownloadReport> {
+        self.download_named(file, size, out, range, out.display().to_string())
             .await
     }
 
     async fn download_named(
         &self,
         file: &MerkleHash,
+        size: Option<u64>,
         out: &Path,
         range: Option<(u64, u64)>,
         name: String,
@@ -209,7 +230,9 @@ impl DownloadSession {
             total: OnceLock::new(),
             processed: AtomicU64::new(0),
         };
-        let report = self.download_file(file, out, range, &fp).await?;
+        // The size is checked only for whole files.
+        let expected = size.filter(|_| range.is_none());
+        let report = self.download_file(file, expected, out, range, &fp).await?;
         // The last report says "done" even when nothing was left to fetch (a
         // finished resume, the empty file).
         self.set_file_total(&fp, report.bytes);
@@ -249,6 +272,7 @@ impl DownloadSession {
     async fn download_file(
         &self,
         file: &MerkleHash,
+        expected: Option<u64>,
         out: &Path,
         range: Option<(u64, u64)>,
         fp: &FileProgress,
@@ -268,6 +292,7 @@ impl DownloadSession {
                     start: range.map_or(0, |r| r.0),
                 });
             }
+            check_size(file, expected, 0)?;
             write_atomically(out, &part)?;
             return Ok(DownloadReport {
                 verified: true,
@@ -279,7 +304,7 @@ impl DownloadSession {
         loop {
             attempt += 1;
             match self
-                .download_once(file, out, &part, &log, range, use_cache, fp)
+                .download_once(file, expected, out, &part, &log, range, use_cache, fp)
                 .await
             {
                 Err(Error::Corrupt { what }) if use_cache => {
@@ -308,6 +333,7 @@ impl DownloadSession {
     async fn download_once(
         &self,
         file: &MerkleHash,
+        expected: Option<u64>,
         out: &Path,
         part: &Path,
         log: &Path,
@@ -317,6 +343,9 @@ impl DownloadSession {
     ) -> Result<DownloadReport> {
         let recon = self.cancel.run(self.cas.reconstruction(file, range)).await?;
         let plan = plan(&recon, range)?;
+        // Before the part file is opened: a wrong size leaves nothing behind, and
+        // an earlier interrupted download to `out` keeps its resume data.
+        check_size(file, expected, plan.out_len)?;
         self.set_file_total(fp, plan.out_len);
         let header = format!(
             "xet-resume v1 {file} {} {}",
@@ -579,6 +608,18 @@ impl DownloadSession {
         }
         self.report(fp, total);
         Ok(())
+    }
+}
+
+/// The caller's expected size of a whole file against its actual one.
+fn check_size(file: &MerkleHash, expected: Option<u64>, actual: u64) -> Result<()> {
+    match expected {
+        Some(expected) if expected != actual => Err(Error::SizeMismatch {
+            file: *file,
+            expected,
+            actual,
+        }),
+        _ => Ok(()),
     }
 }
 

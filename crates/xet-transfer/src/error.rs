@@ -84,6 +84,18 @@ pub enum Error {
         /// What did not check out.
         what: String,
     },
+    /// The file is not the size the caller gave with its hash (a whole-file download
+    /// with an expected size); found from the reconstruction, before any data is
+    /// fetched or written.
+    #[error("file {file} has {actual} bytes, not the {expected} given; check the size passed with the hash")]
+    SizeMismatch {
+        /// The file.
+        file: MerkleHash,
+        /// The size the caller gave.
+        expected: u64,
+        /// The size of the file on the server.
+        actual: u64,
+    },
     /// The server answered something this client does not understand.
     #[error("{op}: unexpected answer from the server: {message}")]
     Protocol {

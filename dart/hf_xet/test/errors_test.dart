@@ -1,5 +1,6 @@
 // Errors surfaced as XetException subclasses, cancellation, and HfXet's setup calls,
 // against `xet serve` on loopback (tool/test.sh).
+import 'dart:async';
 import 'dart:io';
 import 'dart:typed_data';
 
@@ -11,18 +12,50 @@ import 'support.dart';
 Future<void> main() async {
   final s = Suite();
 
-  s.test('HfXet.ensureInitialized, initialized, isSupported', () async {
-    expect(HfXet.isSupported(), 'the native library loads');
+  s.test('HfXet.ensureInitialized, initialized, isSupported (false until initialized), HfXet()', () async {
+    // The first test of this process: nothing has initialized the library yet.
+    expect(!HfXet.initialized, 'not initialized in a fresh process');
+    expect(!HfXet.isSupported(), 'isSupported() is false before ensureInitialized, as in the original');
+    expect(identical(HfXet(), HfXet()), 'HfXet() is a singleton');
     expect(HfXet.nativeVersion.isNotEmpty, 'a native version');
     final home = tempDir('init').path;
     final ok = await HfXet.ensureInitialized(
         throwOnFail: true, huggingfaceHubVersion: '0.30.0', huggingfaceHome: () => home);
     expect(ok, 'ensureInitialized returned true');
     expect(HfXet.initialized, 'initialized after ensureInitialized');
+    expect(HfXet.isSupported(), 'supported once initialized');
     expectEquals(HfXet.getHuggingfaceHome?.call(), home, 'getHuggingfaceHome set');
     HfXet.getHuggingfaceHome = null;
-    // Idempotent.
-    expect(await HfXet.ensureInitialized(), 'second call');
+    // Once initialized, later calls succeed at once and change nothing.
+    expect(await HfXet.ensureInitialized(huggingfaceHome: () => '/elsewhere'), 'second call');
+    expectEquals(HfXet.getHuggingfaceHome, null, 'a second call changes nothing');
+  });
+
+  s.test('HfXet().huggingfaceHubVersion goes into the user agent of later calls', () async {
+    // A stand-in server that records each request's User-Agent and rejects it.
+    final server = await HttpServer.bind(InternetAddress.loopbackIPv4, 0);
+    final agents = <String>[];
+    server.listen((req) async {
+      agents.add(req.headers.value(HttpHeaders.userAgentHeader) ?? '');
+      await req.drain<void>();
+      req.response.statusCode = HttpStatus.badRequest;
+      await req.response.close();
+    });
+    try {
+      HfXet().huggingfaceHubVersion = '9.8.7-test';
+      await expectThrows<XetException>(
+          uploadBytes(
+              fileContents: [data(1000, 59)],
+              endpoint: 'http://127.0.0.1:${server.port}',
+              tokenInfo: ('t', BigInt.from(DateTime.now().millisecondsSinceEpoch ~/ 1000 + 3600))),
+          'upload to a server that rejects everything');
+      expect(agents.isNotEmpty, 'the server was called');
+      expect(agents.every((a) => a.contains('hf_xet-dart/') && a.contains('huggingface_hub/9.8.7-test')),
+          'the hub version in every user agent: $agents');
+    } finally {
+      HfXet().huggingfaceHubVersion = null;
+      await server.close(force: true);
+    }
   });
 
   s.test('XetException.fromCode maps every ABI code to its subclass', () {
@@ -116,29 +149,48 @@ Future<void> main() async {
         'upload');
   });
 
-  s.test('cancel from a progress callback during a download; other operations unaffected', () async {
-    final content = data(3 << 20, 54);
-    final up = await uploadBytes(fileContents: [content], endpoint: endpoint, tokenInfo: await casToken());
+  s.test('cancel from a progress callback in the middle of a download; other operations unaffected', () async {
+    final first = data(300 * 1024, 54);
+    final second = data(200 * 1024, 60);
+    final up = await uploadBytes(fileContents: [first, second], endpoint: endpoint, tokenInfo: await casToken());
     final dir = tempDir('cancel');
-    final info = DartXetDownloadInfo(destinationPath: '${dir.path}/c', hash: up[0].hash, fileSize: up[0].fileSize);
+    final files = [
+      DartXetDownloadInfo(destinationPath: '${dir.path}/a', hash: up[0].hash, fileSize: up[0].fileSize),
+      DartXetDownloadInfo(destinationPath: '${dir.path}/b', hash: up[1].hash, fileSize: up[1].fileSize),
+    ];
     final other = DartXetDownloadInfo(destinationPath: '${dir.path}/o', hash: up[0].hash, fileSize: up[0].fileSize);
-    final readToken = await casToken(write: false);
-    final op = downloadFilesWithProgress(files: [info], endpoint: endpoint, tokenInfo: readToken);
-    final otherFuture = downloadFiles(files: [other], endpoint: endpoint, tokenInfo: readToken);
+    // The server's CAS tokens live less than the client's 30 s refresh margin, so each
+    // file's reconstruction asks the refresher for a token. Once the first progress
+    // report has arrived (and cancelled), the refresher holds its answer: the second
+    // file cannot start, so the download cannot finish unless the cancel works, however
+    // late the progress report reaches this isolate.
+    final ttl = (await fetchCasToken()).expiration.toInt() - DateTime.now().millisecondsSinceEpoch ~/ 1000;
+    expect(ttl < 30, 'server token TTL below the refresh margin (got $ttl s)');
+    final token = XetCancelToken();
+    final held = Completer<DartTokenInfo>();
+    var progressSeen = false;
+    final op = downloadFilesWithProgress(
+      files: files,
+      endpoint: endpoint,
+      tokenRefresher: () => progressSeen ? held.future : fetchCasToken(write: false),
+      progressUpdater: (name, total, items) {
+        if (progressSeen) return;
+        progressSeen = true;
+        token.cancel();
+      },
+      cancelToken: token,
+    );
+    final otherFuture = downloadFiles(files: [other], endpoint: endpoint, tokenInfo: await casToken(write: false));
     // The stream ends with the cancellation error: handled here, the result says it too.
-    final sub = op.progress.listen((_) => op.cancel(), onError: (Object _) {});
-    // Either the first progress event cancels it, or it was fast enough to finish:
-    // only cancellation is acceptable if it had not finished.
-    try {
-      await op.result;
-      // Finished before the cancel arrived: the bytes must then be complete.
-      expectBytes(File(info.destinationPath).readAsBytesSync(), content, 'completed despite cancel');
-    } on XetCancelledException {
-      expect(true, 'cancelled');
-    }
+    final sub = op.progress.listen((_) {}, onError: (Object _) {});
+    await expectThrows<XetCancelledException>(op.result, 'the cancelled download');
+    expect(progressSeen, 'cancelled from the progress callback');
+    expect(!File(files[1].destinationPath).existsSync(), 'the second file was never written');
+    // A late answer to a request of the finished operation is refused quietly.
+    held.complete(DartTokenInfo(token: 'late', expiration: BigInt.zero));
     await sub.cancel();
     await otherFuture;
-    expectBytes(File(other.destinationPath).readAsBytesSync(), content, 'the other download');
+    expectBytes(File(other.destinationPath).readAsBytesSync(), first, 'the other download');
   });
 
   s.test('a throwing progress callback stops the upload with its error', () async {
@@ -150,6 +202,37 @@ Future<void> main() async {
             progressUpdater: (total, items) => throw StateError('stop here')),
         'upload');
     expect(e.message == 'stop here', 'the callback error');
+  });
+
+  s.test('a progress callback whose Future fails stops the upload with its error', () async {
+    final e = await expectThrows<StateError>(
+        uploadBytes(
+            fileContents: [data(600 * 1024, 61)],
+            endpoint: endpoint,
+            tokenInfo: await casToken(),
+            progressUpdater: (total, items) async {
+              await Future<void>.delayed(Duration.zero);
+              throw StateError('async stop');
+            }),
+        'upload');
+    expect(e.message == 'async stop', 'the callback error, got ${e.message}');
+  });
+
+  s.test('a download progress callback whose Future fails stops the download with its error', () async {
+    final up = await uploadBytes(fileContents: [data(200 * 1024, 62)], endpoint: endpoint, tokenInfo: await casToken());
+    final dest = '${tempDir('asyncfail').path}/x';
+    final op = downloadFilesWithProgress(
+        files: [DartXetDownloadInfo(destinationPath: dest, hash: up[0].hash, fileSize: up[0].fileSize)],
+        endpoint: endpoint,
+        tokenInfo: await casToken(write: false),
+        progressUpdater: (name, total, items) => Future<void>.error(ArgumentError('async download stop')));
+    final streamError = Completer<Object>();
+    op.progress.listen((_) {}, onError: (Object e) {
+      if (!streamError.isCompleted) streamError.complete(e);
+    });
+    final e = await expectThrows<ArgumentError>(op.result, 'download');
+    expectEquals(e.message, 'async download stop', 'the callback error');
+    expect(await streamError.future is ArgumentError, 'the stream ends with the same error');
   });
 
   s.test('cancelToken shared by two uploads cancels both', () async {

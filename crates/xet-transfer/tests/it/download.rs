@@ -124,6 +124,59 @@ async fn corrupt_server_data_is_never_written_as_good() {
 }
 
 #[tokio::test]
+async fn a_wrong_expected_size_fails_before_anything_is_fetched_or_written() {
+    use std::sync::atomic::Ordering;
+    let cas = Arc::new(MemoryCas::new());
+    let d = data(300_000, 12);
+    let h = uploaded(&cas, &d).await;
+    let dl = DownloadSession::new(cas.clone(), Config::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    for wrong in [0, 299_999, 300_001] {
+        match dl.download_to_path_sized(&h, Some(wrong), &out, None).await {
+            Err(Error::SizeMismatch {
+                file,
+                expected,
+                actual,
+            }) => assert_eq!((file, expected, actual), (h, wrong, 300_000)),
+            other => panic!("size {wrong}: {other:?}"),
+        }
+        assert!(!out.exists(), "no output that looks complete");
+        assert_eq!(
+            walk(dir.path()),
+            Vec::<std::path::PathBuf>::new(),
+            "nothing left behind"
+        );
+    }
+    assert_eq!(
+        cas.calls.fetch_ranges.load(Ordering::Relaxed),
+        0,
+        "no data fetched"
+    );
+    // The empty file too, though it needs no server.
+    let empty = xet_format::MerkleHash::ZERO;
+    let e = dl
+        .download_to_path_sized(&empty, Some(5), &out, None)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("not the 5 given"), "{e}");
+    assert!(!out.exists());
+    // The right size, or none, downloads; a range ignores the size (a range's
+    // reconstruction does not give the file's length).
+    let r = dl
+        .download_to_path_sized(&h, Some(300_000), &out, None)
+        .await
+        .unwrap();
+    assert_eq!(r.bytes, 300_000);
+    assert_eq!(std::fs::read(&out).unwrap(), d);
+    let part = dir.path().join("p");
+    dl.download_to_path_sized(&h, Some(1), &part, Some((10, 19)))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&part).unwrap(), &d[10..20]);
+}
+
+#[tokio::test]
 async fn interrupted_download_resumes_from_disk() {
     let cas = Arc::new(MemoryCas::new());
     // Several terms: a file made of pieces of two earlier uploads.

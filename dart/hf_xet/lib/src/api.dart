@@ -12,62 +12,77 @@ import 'types.dart';
 /// The package version, sent in the user agent.
 const String packageVersion = '0.1.0';
 
-/// Process-wide setup of the native library.
+/// Process-wide setup of the native library: a singleton, as in the
+/// flutter_rust_bridge package (`HfXet()` is always the same instance).
 class HfXet {
-  HfXet._();
+  static final HfXet _instance = HfXet._internal();
 
-  static bool _initialized = false;
+  /// The one instance (for [huggingfaceHubVersion]).
+  factory HfXet() => _instance;
 
-  /// Whether [ensureInitialized] has succeeded.
-  static bool get initialized => _initialized;
+  HfXet._internal();
+
+  bool _initialized = false;
+  bool _supported = false;
+  String? _huggingfaceHubVersion;
+
+  /// Whether [ensureInitialized] has succeeded. Typically you don't need this and can
+  /// call [ensureInitialized] directly.
+  static bool get initialized => _instance._initialized;
+
+  /// Set this if running under `huggingface_hub`: it goes into the user agent of
+  /// every later upload and download.
+  set huggingfaceHubVersion(String? value) => _huggingfaceHubVersion = value;
+
+  /// Whether hf_xet works in this environment: false until [ensureInitialized] has
+  /// succeeded (it loads the native library), as in the flutter_rust_bridge package.
+  static bool isSupported() => _instance._supported;
 
   /// Where the Hugging Face home directory is (the default cache lives under it);
   /// read on every upload and download. `null`: `HF_HOME` or `~/.cache/huggingface`,
-  /// as the official client does.
+  /// as the official client does. Can be set by [ensureInitialized].
   static String Function()? getHuggingfaceHome;
-
-  /// Whether the native library can be loaded on this platform.
-  static bool isSupported() {
-    try {
-      hf_xet_version();
-      return true;
-    } catch (_) {
-      return false;
-    }
-  }
 
   /// The native library's version string.
   static String get nativeVersion => readCString(hf_xet_version());
 
-  /// Loads the native library and sets its process-wide defaults (`hf_xet_init`).
+  /// The user agent of uploads and downloads.
+  static String get _userAgent {
+    final hub = _instance._huggingfaceHubVersion;
+    return hub == null ? 'hf_xet-dart/$packageVersion' : 'hf_xet-dart/$packageVersion; huggingface_hub/$hub';
+  }
+
+  /// Loads the native library and starts it (`hf_xet_init`), once: after a success
+  /// later calls return true at once and change nothing.
   ///
-  /// Optional: uploads and downloads work without it, with defaults. Calling it again
-  /// replaces the defaults. Returns whether it succeeded; with [throwOnFail] a failure
-  /// is thrown instead (an [XetException], or the `ArgumentError` dart:ffi throws when
-  /// the native library cannot be found). [huggingfaceHubVersion] goes into the user
-  /// agent; [huggingfaceHome] becomes [getHuggingfaceHome].
+  /// Uploads and downloads work without it. Returns whether it succeeded; with
+  /// [throwOnFail] a failure is thrown instead (an [XetException], or the
+  /// `ArgumentError` dart:ffi throws when the native library cannot be found), so
+  /// that without it you can check whether hf_xet is supported here.
+  /// [huggingfaceHubVersion] sets [HfXet.huggingfaceHubVersion]; [huggingfaceHome],
+  /// if given, becomes [getHuggingfaceHome] on success.
   static Future<bool> ensureInitialized({
     bool throwOnFail = false,
     String? huggingfaceHubVersion,
     String Function()? huggingfaceHome,
   }) async {
-    if (huggingfaceHome != null) getHuggingfaceHome = huggingfaceHome;
+    if (_instance._initialized) return true;
+    if (huggingfaceHubVersion != null) _instance._huggingfaceHubVersion = huggingfaceHubVersion;
     final arena = Arena();
     try {
-      var agent = 'hf_xet-dart/$packageVersion';
-      if (huggingfaceHubVersion != null) agent = '$agent; huggingface_hub/$huggingfaceHubVersion';
-      final options = <String, Object?>{'userAgent': agent};
-      final home = getHuggingfaceHome?.call();
+      final options = <String, Object?>{'userAgent': _userAgent};
+      final home = (huggingfaceHome ?? getHuggingfaceHome)?.call();
       if (home != null) options['hfHome'] = home;
       check(hf_xet_init(arena.string(jsonEncode(options))), 'hf_xet_init');
-      _initialized = true;
-      return true;
+      _instance._initialized = true;
+      _instance._supported = true;
+      if (huggingfaceHome != null) getHuggingfaceHome = huggingfaceHome;
     } catch (_) {
       if (throwOnFail) rethrow;
-      return false;
     } finally {
       arena.freeAll();
     }
+    return _instance._initialized;
   }
 }
 
@@ -84,6 +99,7 @@ Map<String, Object?> _sessionOptions({
     o['tokenExpiry'] = tokenInfo.$2.toInt();
   }
   if (refresh) o['refreshToken'] = true;
+  o['userAgent'] = HfXet._userAgent;
   final home = HfXet.getHuggingfaceHome?.call();
   if (home != null) o['hfHome'] = home;
   if (repoType != null) o['repoType'] = repoType;
@@ -111,7 +127,8 @@ ProgressTracker? _uploadTracker(
   if (callback == null && sink == null) return null;
   return ProgressTracker(names, (total, items, _) {
     sink?.call(total);
-    callback?.call(total, items);
+    // A Future from the callback is handed back: its failure fails the operation.
+    return callback?.call(total, items);
   });
 }
 
@@ -179,7 +196,7 @@ Future<List<String>> _downloadFiles(
       ? null
       : ProgressTracker(names, (total, items, last) {
           sink?.call(total);
-          progressUpdater?.call(last, total, items);
+          return progressUpdater?.call(last, total, items);
         });
   final ranged = files.any((f) => f.range != null);
   // UINT64_MAX in range_starts[i] means "whole file" for that entry (ABI).
@@ -214,8 +231,9 @@ Future<List<String>> _downloadFiles(
 /// initial CAS token and its expiry (Unix seconds); [tokenRefresher] is called
 /// whenever the library needs a fresh one (it may be async; if it throws, the upload
 /// fails with [XetAuthException]). [progressUpdater] receives the totals and the item
-/// updates since the previous call (item names are the paths); if it throws, the
-/// upload is cancelled and fails with that error. [cancelToken] cancels the upload
+/// updates since the previous call (item names are the paths); if it throws, or
+/// returns a Future that fails, the upload is cancelled and fails with that error
+/// (the result waits for the Futures it returns). [cancelToken] cancels the upload
 /// ([XetCancelledException]). Failures are [XetException]s.
 Future<List<DartXetUploadInfo>> uploadFiles({
   required List<String> filePaths,

@@ -115,7 +115,7 @@ external int hf_xet_string_free(Pointer<Char> s);
 
 /// Answers token request `request_id` with a CAS token expiring at `expires_unix`
 /// (Unix seconds; 0 = unknown). `HF_XET_ERR_UNKNOWN_HANDLE` if the request is unknown
-/// (answered already or timed out).
+/// (answered already, timed out, or its operation was cancelled or has ended).
 ///
 /// # Safety
 /// `token` is a NUL-terminated string.
@@ -160,7 +160,8 @@ external int hf_xet_upload_files(Pointer<Char> optionsJson, Pointer<Pointer<Char
 external int hf_xet_upload_bytes(Pointer<Char> optionsJson, Pointer<Pointer<Uint8>> buffers, Pointer<Size> lengths, int count, HfXetProgressFn progress, HfXetTokenRequestFn tokenRequest, HfXetDoneFn done, Pointer<Void> userData, Pointer<Uint64> outOp);
 
 /// Starts downloading `count` files: `hashes[i]` (64 hex characters) of `sizes[i]`
-/// bytes (`UINT64_MAX` = unknown; otherwise checked) to `dest_paths[i]`, written
+/// bytes (`UINT64_MAX` = unknown; otherwise checked for whole files before anything
+/// is written: `HF_XET_ERR_CORRUPT`, nothing at the path) to `dest_paths[i]`, written
 /// atomically (the path appears only complete and verified). `range_starts` and
 /// `range_ends`: both NULL for whole files, or arrays of inclusive byte ranges where
 /// `UINT64_MAX` in `range_starts[i]` means the whole file. Options and callbacks as

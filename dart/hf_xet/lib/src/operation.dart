@@ -86,8 +86,10 @@ class ProgressTracker {
   /// Names of the request's items, by index.
   final List<String> itemNames;
 
-  /// Receives each total update with the item updates since the previous one.
-  final void Function(DartTotalProgressUpdate total, List<DartItemProgressUpdate> items, String lastItem) emit;
+  /// Receives each total update with the item updates since the previous one; what
+  /// it returns (the user callback's result) is handed back by [onNative] and [flush].
+  final FutureOr<void> Function(DartTotalProgressUpdate total, List<DartItemProgressUpdate> items, String lastItem)
+      emit;
 
   final _clock = Stopwatch()..start();
   var _total = BigInt.zero;
@@ -105,8 +107,9 @@ class ProgressTracker {
 
   String _name(int i) => i >= 0 && i < itemNames.length ? itemNames[i] : '#$i';
 
-  /// One progress callback from the library (raw `uint64_t`s as Dart ints).
-  void onNative(int item, int processed, int total, int transferred) {
+  /// One progress callback from the library (raw `uint64_t`s as Dart ints). Returns
+  /// what [emit] returned, if it was called.
+  FutureOr<void> onNative(int item, int processed, int total, int transferred) {
     final p = u64(processed);
     final t = u64(total);
     if (item >= 0) {
@@ -121,12 +124,12 @@ class ProgressTracker {
         bytesCompleted: p,
         bytesCompletionIncrement: (prev?.bytesCompletionIncrement ?? BigInt.zero) + delta,
       );
-      return;
+      return null;
     }
-    _emit(p, t == _unknown ? _total : t, u64(transferred));
+    return _emit(p, t == _unknown ? _total : t, u64(transferred));
   }
 
-  void _emit(BigInt processed, BigInt total, BigInt transferred) {
+  FutureOr<void> _emit(BigInt processed, BigInt total, BigInt transferred) {
     final secs = _clock.elapsedMicroseconds / 1e6;
     final update = DartTotalProgressUpdate(
       totalBytes: total,
@@ -145,13 +148,11 @@ class ProgressTracker {
     _transferred = transferred;
     final items = _pending.values.toList();
     _pending.clear();
-    emit(update, items, _name(_lastItem < 0 ? 0 : _lastItem));
+    return emit(update, items, _name(_lastItem < 0 ? 0 : _lastItem));
   }
 
   /// Emits item updates not yet followed by a total (at the end of the operation).
-  void flush() {
-    if (_pending.isNotEmpty) _emit(_processed, _total, _transferred);
-  }
+  FutureOr<void> flush() => _pending.isNotEmpty ? _emit(_processed, _total, _transferred) : null;
 }
 
 /// Starts one native operation and completes with its parsed result.
@@ -176,6 +177,9 @@ Future<T> runOperation<T>({
   var op = -1;
   Object? callbackError;
   StackTrace? callbackStack;
+  // Futures returned by the progress callback, not yet complete: the result waits
+  // for them, so that a late failure is not lost.
+  final callbackFutures = <Future<void>>{};
   NativeCallable<HfXetProgressFnFunction>? progressCb;
   NativeCallable<HfXetTokenRequestFnFunction>? tokenCb;
   late final NativeCallable<HfXetDoneFnFunction> doneCb;
@@ -186,17 +190,32 @@ Future<T> runOperation<T>({
     doneCb.close();
   }
 
+  // A progress callback that throws, or whose Future fails, stops the operation; its
+  // error is the result. (After `done`, hf_xet_cancel just answers UNKNOWN_HANDLE.)
+  void callbackFailed(Object e, StackTrace st, int opId) {
+    if (callbackError != null) return;
+    callbackError = e;
+    callbackStack = st;
+    hf_xet_cancel(opId);
+  }
+
+  void watch(FutureOr<void> r, int opId) {
+    if (r is! Future<void>) return;
+    late final Future<void> watched;
+    watched = r.then<void>((_) {}, onError: (Object e, StackTrace st) => callbackFailed(e, st, opId)).whenComplete(
+      () => callbackFutures.remove(watched),
+    );
+    callbackFutures.add(watched);
+  }
+
   if (tracker != null) {
     progressCb = NativeCallable<HfXetProgressFnFunction>.listener(
         (Pointer<Void> _, int opId, int item, int processed, int total, int transferred, int deduped) {
       if (callbackError != null) return;
       try {
-        tracker.onNative(item, processed, total, transferred);
+        watch(tracker.onNative(item, processed, total, transferred), opId);
       } catch (e, st) {
-        // A throwing progress callback stops the operation; its error is the result.
-        callbackError = e;
-        callbackStack = st;
-        hf_xet_cancel(opId);
+        callbackFailed(e, st, opId);
       }
     });
   }
@@ -205,15 +224,14 @@ Future<T> runOperation<T>({
       _answerTokenRequest(requestId, tokenRefresher);
     });
   }
-  doneCb = NativeCallable<HfXetDoneFnFunction>.listener((Pointer<Void> _, int opId, int code, Pointer<Char> payload) {
-    final text = takeString(payload) ?? '';
-    closeAll();
-    cancelToken?._running.remove(opId);
+  Future<void> finish(int opId, int code, String text) async {
     try {
-      tracker?.flush();
+      if (callbackError == null) watch(tracker?.flush(), opId);
     } catch (e, st) {
-      callbackError ??= e;
-      callbackStack ??= st;
+      callbackFailed(e, st, opId);
+    }
+    while (callbackFutures.isNotEmpty) {
+      await Future.wait(callbackFutures.toList());
     }
     if (callbackError != null) {
       completer.completeError(callbackError!, callbackStack);
@@ -226,6 +244,14 @@ Future<T> runOperation<T>({
         completer.completeError(XetInternalException('unexpected result from the native library: $e: $text'));
       }
     }
+  }
+
+  doneCb = NativeCallable<HfXetDoneFnFunction>.listener((Pointer<Void> _, int opId, int code, Pointer<Char> payload) {
+    final text = takeString(payload) ?? '';
+    closeAll();
+    cancelToken?._running.remove(opId);
+    // Completes the result (never fails itself: every error goes to the completer).
+    finish(opId, code, text);
   });
 
   final arena = Arena();
