@@ -1,38 +1,84 @@
-//! Page-aligned buffers reused across reads.
+//! Buffers reused across reads.
 //!
-//! Reading a 64 MiB cache entry into fresh memory costs 16,384 page faults, each
-//! zeroing a page: measured, those faults were three quarters of the read's CPU on a
-//! warm download. A buffer taken from the pool was faulted in by an earlier read. A
-//! [`PooledBuf`] owns its bytes (`Bytes::from_owner`) and goes back to the pool when
-//! the last `Bytes` slice of it is dropped.
+//! Fresh memory is expensive: every page is faulted in and zeroed on first touch
+//! (and on virtual machines that hand freed memory back to the host, touched again
+//! through the host). Measured on this project's 2-core VM: reading a 64 MiB cache
+//! entry into fresh memory spent three quarters of its CPU in page faults, and a
+//! 1 GiB upload a quarter of its client CPU. A buffer taken from a pool was faulted
+//! in by an earlier use. A [`Pooled`] buffer owns its bytes (`Bytes::from_owner`) and
+//! goes back to its pool when the last `Bytes` slice of it is dropped.
 
 use std::sync::{Arc, Mutex};
 
 use xet_format::AlignedBuf;
 
-/// New buffers are rounded up to this, so one serves entries of similar sizes.
+/// A buffer kind a [`Pool`] can hold.
+pub(crate) trait PoolBuf: Send + 'static {
+    /// A new buffer for `len` bytes.
+    fn alloc(len: usize) -> Self;
+    /// Bytes it holds without growing.
+    fn capacity(&self) -> usize;
+    /// Makes it ready for `len` bytes (at most its capacity).
+    fn prepare(&mut self, len: usize);
+    /// Its current bytes.
+    fn bytes(&self) -> &[u8];
+}
+
+/// New aligned buffers are rounded up to this, so one serves similar sizes.
 const ROUND: usize = 1 << 20;
+
+/// Page-aligned, at a set length (contents unspecified when reused): for reads.
+impl PoolBuf for AlignedBuf {
+    fn alloc(len: usize) -> Self {
+        AlignedBuf::new(len.div_ceil(ROUND).max(1) * ROUND)
+    }
+    fn capacity(&self) -> usize {
+        AlignedBuf::capacity(self)
+    }
+    fn prepare(&mut self, len: usize) {
+        self.set_len(len);
+    }
+    fn bytes(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+/// Empty with room for `len` bytes: for bodies built by appending.
+impl PoolBuf for Vec<u8> {
+    fn alloc(len: usize) -> Self {
+        Vec::with_capacity(len)
+    }
+    fn capacity(&self) -> usize {
+        Vec::capacity(self)
+    }
+    fn prepare(&mut self, _len: usize) {
+        self.clear();
+    }
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
 
 /// A bounded set of idle buffers.
 #[derive(Debug)]
-pub(crate) struct BufferPool {
-    idle: Mutex<Vec<AlignedBuf>>,
+pub(crate) struct Pool<B> {
+    idle: Mutex<Vec<B>>,
     /// Idle buffers kept at most; more are freed.
     max_idle: usize,
 }
 
-impl BufferPool {
+impl<B: PoolBuf> Pool<B> {
     /// A pool keeping at most `max_idle` idle buffers.
     pub(crate) fn new(max_idle: usize) -> Arc<Self> {
-        Arc::new(BufferPool {
+        Arc::new(Pool {
             idle: Mutex::new(Vec::new()),
             max_idle,
         })
     }
 
-    /// A buffer of `len` bytes: the smallest idle one that is large enough, or a new
-    /// one. Its contents are unspecified (zeros or an earlier read's bytes).
-    pub(crate) fn take(self: &Arc<Self>, len: usize) -> PooledBuf {
+    /// A buffer for `len` bytes: the smallest idle one that is large enough, or a
+    /// new one.
+    pub(crate) fn take(self: &Arc<Self>, len: usize) -> Pooled<B> {
         let reused = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             let best = idle
@@ -43,15 +89,15 @@ impl BufferPool {
                 .map(|(i, _)| i);
             best.map(|i| idle.swap_remove(i))
         };
-        let mut buf = reused.unwrap_or_else(|| AlignedBuf::new(len.div_ceil(ROUND).max(1) * ROUND));
-        buf.set_len(len);
-        PooledBuf {
+        let mut buf = reused.unwrap_or_else(|| B::alloc(len));
+        buf.prepare(len);
+        Pooled {
             buf: Some(buf),
             pool: self.clone(),
         }
     }
 
-    fn give_back(&self, buf: AlignedBuf) {
+    fn give_back(&self, buf: B) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < self.max_idle {
             idle.push(buf);
@@ -64,28 +110,30 @@ impl BufferPool {
     }
 }
 
-/// A buffer on loan from a [`BufferPool`].
+/// A buffer on loan from a [`Pool`].
 #[derive(Debug)]
-pub(crate) struct PooledBuf {
+pub(crate) struct Pooled<B: PoolBuf> {
     /// `Some` until dropped.
-    buf: Option<AlignedBuf>,
-    pool: Arc<BufferPool>,
+    buf: Option<B>,
+    pool: Arc<Pool<B>>,
 }
 
-impl PooledBuf {
-    /// The bytes, to fill.
-    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
-        self.buf.as_mut().map_or(&mut [], |b| b.as_mut_slice())
+impl<B: PoolBuf> Pooled<B> {
+    /// The buffer itself.
+    pub(crate) fn get_mut(&mut self) -> &mut B {
+        self.buf
+            .as_mut()
+            .expect("a pooled buffer is present until dropped")
     }
 }
 
-impl AsRef<[u8]> for PooledBuf {
+impl<B: PoolBuf> AsRef<[u8]> for Pooled<B> {
     fn as_ref(&self) -> &[u8] {
-        self.buf.as_ref().map_or(&[], |b| b.as_slice())
+        self.buf.as_ref().map_or(&[], |b| b.bytes())
     }
 }
 
-impl Drop for PooledBuf {
+impl<B: PoolBuf> Drop for Pooled<B> {
     fn drop(&mut self) {
         if let Some(b) = self.buf.take() {
             self.pool.give_back(b);
@@ -100,9 +148,9 @@ mod tests {
 
     #[test]
     fn buffers_come_back_when_the_last_slice_drops() {
-        let pool = BufferPool::new(2);
+        let pool = Pool::<AlignedBuf>::new(2);
         let mut a = pool.take(3 << 20);
-        a.as_mut_slice().fill(7);
+        a.get_mut().as_mut_slice().fill(7);
         let ptr = a.as_ref().as_ptr();
         let bytes = Bytes::from_owner(a);
         let slice = bytes.slice(10..20);
@@ -125,5 +173,18 @@ mod tests {
         let (d, e, f) = (pool.take(1), pool.take(1), pool.take(1));
         drop((d, e, f));
         assert_eq!(pool.idle(), 2);
+    }
+
+    #[test]
+    fn vectors_come_back_empty_with_their_capacity() {
+        let pool = Pool::<Vec<u8>>::new(1);
+        let mut a = pool.take(1000);
+        a.get_mut().extend_from_slice(b"hello");
+        assert_eq!(a.as_ref(), b"hello");
+        let cap = a.get_mut().capacity();
+        drop(a);
+        let mut b = pool.take(10);
+        assert!(b.as_ref().is_empty());
+        assert_eq!(b.get_mut().capacity(), cap);
     }
 }

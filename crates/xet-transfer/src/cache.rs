@@ -30,9 +30,9 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use xet_format::api::crc64_nvme;
 use xet_format::shard::Shard;
-use xet_format::MerkleHash;
+use xet_format::{AlignedBuf, MerkleHash};
 
-use crate::bufpool::{BufferPool, PooledBuf};
+use crate::bufpool::{Pool, Pooled};
 use crate::{Error, Result};
 
 /// Entry header: magic, payload length, CRC-64/NVME of the payload (both
@@ -76,7 +76,7 @@ struct EntryDir {
     /// erase the time each was stored, which their expiry and eviction need.
     touch_on_read: bool,
     /// Buffers entries are read into.
-    buffers: Arc<BufferPool>,
+    buffers: Arc<Pool<AlignedBuf>>,
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -90,7 +90,7 @@ impl EntryDir {
             cap,
             approx,
             touch_on_read,
-            buffers: BufferPool::new(idle_buffers),
+            buffers: Pool::new(idle_buffers),
         })
     }
 
@@ -196,7 +196,7 @@ impl EntryDir {
 /// The whole file at `path`, in a page-aligned buffer from `pool` (the kernel copies
 /// into one four times faster than into `fs::read`'s, and a reused one needs no page
 /// faults).
-fn read_entry(path: &Path, pool: &Arc<BufferPool>) -> std::io::Result<PooledBuf> {
+fn read_entry(path: &Path, pool: &Arc<Pool<AlignedBuf>>) -> std::io::Result<Pooled<AlignedBuf>> {
     use std::io::Read;
     let mut f = fs::File::open(path)?;
     let len = f.metadata()?.len();
@@ -206,7 +206,7 @@ fn read_entry(path: &Path, pool: &Arc<BufferPool>) -> std::io::Result<PooledBuf>
         return Err(std::io::Error::other("cache entry too large"));
     }
     let mut buf = pool.take(len as usize);
-    f.read_exact(buf.as_mut_slice())?;
+    f.read_exact(buf.get_mut().as_mut_slice())?;
     // A file that grew since the stat is another writer's: not ours to trust.
     let mut probe = [0u8; 1];
     if f.read(&mut probe)? != 0 {

@@ -31,6 +31,8 @@ use xet_format::shard::{ChunkLookup, FileTerm, Shard, ShardBuilder};
 use xet_format::xorb::{XorbBuilder, MAX_XORB_BYTES, MAX_XORB_CHUNKS};
 use xet_format::{AlignedBuf, MerkleHash};
 
+use crate::bufpool::Pool;
+
 use crate::cache::ShardCache;
 use crate::cas::Cas;
 use crate::progress::{NoProgress, ProgressUpdate, SharedProgress};
@@ -43,8 +45,12 @@ const READ_BLOCK: usize = 2 << 20;
 /// hashed by its own task meanwhile, so this is also how many blocks are hashed at
 /// once).
 const BATCHES_IN_FLIGHT: usize = 4;
-/// A block's chunks, being hashed: (chunk hash, chunk bytes) in file order.
-type HashedBatch = tokio::task::JoinHandle<Vec<(MerkleHash, Bytes)>>;
+/// A block's chunks, being hashed ((chunk hash, chunk bytes) in file order), and the
+/// memory permits that cover their bytes.
+type HashedBatch = (
+    tokio::task::JoinHandle<Vec<(MerkleHash, Bytes)>>,
+    OwnedSemaphorePermit,
+);
 /// §8.4 fragmentation prevention (xet-core's defaults): target chunks per term,
 /// hysteresis factor, and how many recent terms the average is taken over.
 const MIN_CHUNKS_PER_TERM: f64 = 8.0;
@@ -174,6 +180,8 @@ pub struct UploadSession {
     shard_cache: Option<ShardCache>,
     counters: Arc<Counters>,
     next_file: AtomicU64,
+    /// Read blocks, reused once every chunk sliced from them is gone.
+    blocks: Arc<Pool<AlignedBuf>>,
 }
 
 #[derive(Default)]
@@ -227,6 +235,9 @@ impl UploadSession {
             cas,
             memory: Arc::new(Semaphore::new(budget as usize)),
             upload_slots: Arc::new(Semaphore::new(config.upload_concurrency.max(1))),
+            // Idle blocks for the churn of a steady upload (a block comes back when
+            // its xorb is compressed).
+            blocks: Pool::new(4),
             config,
             progress: Arc::new(NoProgress),
             cancel: CancellationToken::new(),
@@ -302,6 +313,7 @@ impl UploadSession {
         // a task of their own, so BLAKE3 runs beside the gear scan of the next
         // blocks (on other cores) instead of after it on this thread.
         let runtime = tokio::runtime::Handle::current();
+        let blocks = self.blocks.clone();
         let reader = tokio::task::spawn_blocking(move || -> Result<Option<[u8; 32]>> {
             let mut chunker = Chunker::new();
             // SHA-256 is sequential and as costly as chunking plus hashing: it gets
@@ -329,16 +341,17 @@ impl UploadSession {
                 if cancel.is_cancelled() {
                     return Err(Error::Cancelled);
                 }
-                // Page-aligned: the kernel copies into it four times faster.
-                let mut block = AlignedBuf::new(READ_BLOCK);
-                let n = match read(block.as_mut_slice()) {
+                // Page-aligned (the kernel copies into it four times faster) and
+                // reused (no page faults).
+                let mut block = blocks.take(READ_BLOCK);
+                let n = match read(block.get_mut().as_mut_slice()) {
                     Ok(n) => n,
                     Err(e) => {
                         let _ = tx.blocking_send(Err(Error::Cancelled));
                         return Err(e);
                     }
                 };
-                block.truncate(n);
+                block.get_mut().truncate(n);
                 let block = Bytes::from_owner(block);
                 if let Some(tx) = &sha_tx {
                     if tx.send(block.clone()).is_err() {
@@ -364,12 +377,23 @@ impl UploadSession {
                 }
                 if !batch.is_empty() {
                     // Hold memory for the batch before handing it on (released for
-                    // deduped chunks by the dedup stage, for new ones after upload).
-                    let _ = &memory;
-                    let hashed = runtime.spawn_blocking(move || {
-                        batch.into_iter().map(|d| (chunk_hash(&d), d)).collect()
-                    });
-                    if tx.blocking_send(Ok(hashed)).is_err() {
+                    // deduped chunks by the dedup stage, for new ones after upload),
+                    // so that what is read ahead counts against the bound too.
+                    let want = batch
+                        .iter()
+                        .map(|d| d.len())
+                        .sum::<usize>()
+                        .min(u32::MAX as usize) as u32;
+                    let permit = runtime.block_on(cancel.run(async {
+                        memory
+                            .clone()
+                            .acquire_many_owned(want)
+                            .await
+                            .map_err(|_| Error::Cancelled)
+                    }))?;
+                    let hashed = runtime
+                        .spawn_blocking(move || batch.into_iter().map(|d| (chunk_hash(&d), d)).collect());
+                    if tx.blocking_send(Ok((hashed, permit))).is_err() {
                         return Err(Error::Cancelled);
                     }
                 }
@@ -387,23 +411,15 @@ impl UploadSession {
         let (mut deduped, mut new_bytes, mut processed) = (0u64, 0u64, 0u64);
         let mut failure: Option<Error> = None;
         while let Some(batch) = self.cancel.run(async { Ok(rx.recv().await) }).await? {
-            let batch = match batch {
-                Ok(b) => b
-                    .await
-                    .map_err(|e| Error::Config(format!("chunk hashing task failed: {e}")))?,
+            let (batch, permit) = match batch {
+                Ok((b, permit)) => (
+                    b.await
+                        .map_err(|e| Error::Config(format!("chunk hashing task failed: {e}")))?,
+                    permit,
+                ),
                 Err(_) => break, // the reader failed; its error is reported below
             };
             let batch_bytes: u64 = batch.iter().map(|(_, d)| d.len() as u64).sum();
-            let permit = self
-                .cancel
-                .run(async {
-                    self.memory
-                        .clone()
-                        .acquire_many_owned(batch_bytes.min(u32::MAX as u64) as u32)
-                        .await
-                        .map_err(|_| Error::Cancelled)
-                })
-                .await?;
             if self.config.global_dedup {
                 self.global_dedup(&batch, file_chunks.len(), &mut last_query)
                     .await;

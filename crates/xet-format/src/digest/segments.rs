@@ -160,7 +160,8 @@ fn digest_segmented<S: ReadAt + ?Sized>(
     let count = len.div_ceil(segment).max(1) as usize;
     let starts: Vec<u64> = (0..count as u64).map(|i| i * segment).collect();
     let next = AtomicUsize::new(0);
-    let results: Vec<Mutex<Option<io::Result<Vec<HashedLength>>>>> = (0..count).map(|_| Mutex::new(None)).collect();
+    let results: Vec<Mutex<Option<io::Result<Vec<HashedLength>>>>> =
+        (0..count).map(|_| Mutex::new(None)).collect();
     // Takes segments until none is left.
     let work = || loop {
         let i = next.fetch_add(1, Ordering::Relaxed);

@@ -12,6 +12,7 @@
 //! refreshes the token and retries once at no cost to the retry budget.
 
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -23,9 +24,10 @@ use xet_format::api::{
     crc64_nvme, GrantChecksum, ReconstructionV1, ReconstructionV2, ShardUploadEvent, UploadShardResponse,
     UploadXorbResponse, XorbGrant, XorbGrantRequest, XorbMultiRangeFetch,
 };
-use xet_format::MerkleHash;
+use xet_format::{AlignedBuf, MerkleHash};
 
 use crate::auth::{Auth, CasToken, TokenRefresher, TokenSource};
+use crate::bufpool::Pool;
 use crate::cas::{BoxFuture, Cas};
 use crate::config::RetryConfig;
 use crate::{Config, Error, Result};
@@ -50,6 +52,8 @@ pub struct HttpCas {
     xorb_route: AtomicU8,
     shard_route: AtomicU8,
     recon_route: AtomicU8,
+    /// Buffers large bodies (xorb ranges, shards) are read into.
+    buffers: Arc<Pool<AlignedBuf>>,
 }
 
 impl std::fmt::Debug for HttpCas {
@@ -91,6 +95,8 @@ impl HttpCas {
             xorb_route: AtomicU8::new(UNKNOWN),
             shard_route: AtomicU8::new(UNKNOWN),
             recon_route: AtomicU8::new(UNKNOWN),
+            // About the fetches a download has in flight at once.
+            buffers: Pool::new(2),
         })
     }
 
@@ -168,7 +174,7 @@ impl HttpCas {
 
     /// Reads the whole body under the stall watchdog, checking `Content-Length`.
     async fn body(&self, op: &str, mut resp: Response) -> Result<Bytes> {
-        read_body(op, &mut resp, self.stall).await
+        read_body(op, &mut resp, self.stall, &self.buffers).await
     }
 }
 
@@ -226,30 +232,80 @@ fn session_id() -> String {
 
 /// Reads a body chunk by chunk; no chunk for `stall` -> [`Error::Stalled`]; fewer
 /// bytes than `Content-Length` -> [`Error::Corrupt`] (truncated).
-pub(crate) async fn read_body(op: &str, resp: &mut Response, stall: Duration) -> Result<Bytes> {
+async fn read_body(
+    op: &str,
+    resp: &mut Response,
+    stall: Duration,
+    pool: &Arc<Pool<AlignedBuf>>,
+) -> Result<Bytes> {
     let expected = resp
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let mut buf = BytesMut::with_capacity(expected.unwrap_or(0).min(256 << 20) as usize);
-    loop {
-        // A body cut short shows up as a transport error: retryable.
-        match watched(op, stall, resp.chunk()).await? {
-            None => break,
-            Some(c) => buf.extend_from_slice(&c),
+    let too_long = |n: u64| {
+        Error::protocol(
+            op,
+            format!("the body has more than {n} bytes, more than any answer this client asks for"),
+        )
+    };
+    match expected {
+        Some(n) if n > MAX_BODY => Err(too_long(MAX_BODY)),
+        // Large bodies (xorb ranges, shards) go into a reused page-aligned buffer:
+        // no page faults once the pool is warm, and fast copies into files later.
+        Some(n) if n >= POOLED_BODY => {
+            let mut buf = pool.take(n as usize);
+            let mut filled = 0usize;
+            while let Some(c) = watched(op, stall, resp.chunk()).await? {
+                let end = filled + c.len();
+                if end as u64 > n {
+                    return Err(Error::corrupt(format!(
+                        "{op}: body is longer than its Content-Length {n}"
+                    )));
+                }
+                buf.get_mut().as_mut_slice()[filled..end].copy_from_slice(&c);
+                filled = end;
+            }
+            if filled as u64 != n {
+                return Err(Error::corrupt(format!(
+                    "{op}: body has {filled} bytes, Content-Length said {n}"
+                )));
+            }
+            Ok(Bytes::from_owner(buf))
+        }
+        _ => {
+            let limit = expected.unwrap_or(MAX_BODY);
+            let mut buf = BytesMut::with_capacity(expected.unwrap_or(0).min(256 << 20) as usize);
+            // A body cut short shows up as a transport error: retryable.
+            while let Some(c) = watched(op, stall, resp.chunk()).await? {
+                if (buf.len() + c.len()) as u64 > limit {
+                    return Err(match expected {
+                        Some(n) => {
+                            Error::corrupt(format!("{op}: body is longer than its Content-Length {n}"))
+                        }
+                        None => too_long(MAX_BODY),
+                    });
+                }
+                buf.extend_from_slice(&c);
+            }
+            if let Some(n) = expected {
+                if buf.len() as u64 != n {
+                    return Err(Error::corrupt(format!(
+                        "{op}: body has {} bytes, Content-Length said {n}",
+                        buf.len()
+                    )));
+                }
+            }
+            Ok(buf.freeze())
         }
     }
-    if let Some(n) = expected {
-        if buf.len() as u64 != n {
-            return Err(Error::corrupt(format!(
-                "{op}: body has {} bytes, Content-Length said {n}",
-                buf.len()
-            )));
-        }
-    }
-    Ok(buf.freeze())
 }
+
+/// The largest body read: a reconstruction of a very large file, far above any
+/// xorb range or shard (64 MiB each). A longer body is refused, not buffered.
+const MAX_BODY: u64 = 1 << 30;
+/// Bodies at least this large are read into pooled buffers.
+const POOLED_BODY: u64 = 1 << 20;
 
 /// Maps a non-success status to an error, reading the body for the message.
 async fn status_error(op: &str, resp: Response) -> Error {
