@@ -57,7 +57,7 @@ pub use auth::{Auth, CasToken, HubTokenRefresher, TokenRefresher};
 pub use cancel::CancellationToken;
 pub use cas::http::HttpCas;
 pub use cas::local::LocalCas;
-pub use cas::{BoxFuture, Cas};
+pub use cas::{BoxFuture, Cas, XorbBody};
 pub use config::{default_cache_root, CompressionPolicy, Config, RetryConfig};
 pub use download::{DownloadReport, DownloadSession};
 pub use error::{Error, Result};

@@ -16,7 +16,7 @@ use xet_format::shard::{FileInfo, Shard, StoredXorb};
 use xet_format::xorb::validate_xorb;
 use xet_format::MerkleHash;
 
-use crate::cas::{BoxFuture, Cas};
+use crate::cas::{BoxFuture, Cas, XorbBody};
 use crate::{Error, Result};
 
 mod server;
@@ -303,8 +303,8 @@ impl MemoryCas {
 }
 
 impl Cas for MemoryCas {
-    fn put_xorb<'a>(&'a self, hash: &'a MerkleHash, body: Bytes) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(async move { self.put_xorb_sync(hash, body) })
+    fn put_xorb<'a>(&'a self, hash: &'a MerkleHash, body: XorbBody) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move { self.put_xorb_sync(hash, body.to_bytes()) })
     }
     fn put_shard(&self, body: Bytes) -> BoxFuture<'_, Result<bool>> {
         Box::pin(async move { self.put_shard_sync(body) })
@@ -398,8 +398,8 @@ pub mod conformance {
         b.add_chunk(xet_format::hash::chunk_hash(&chunk), &chunk).unwrap();
         let x = b.finish();
         let body = Bytes::from(x.body);
-        assert!(cas.put_xorb(&x.hash, body.clone()).await.unwrap());
-        assert!(!cas.put_xorb(&x.hash, body).await.unwrap());
+        assert!(cas.put_xorb(&x.hash, body.clone().into()).await.unwrap());
+        assert!(!cas.put_xorb(&x.hash, body.into()).await.unwrap());
     }
 
     /// A xorb whose chunks do not hash to the claimed hash is refused.
@@ -409,6 +409,6 @@ pub mod conformance {
         b.add_chunk(xet_format::hash::chunk_hash(&chunk), &chunk).unwrap();
         let x = b.finish();
         let wrong = MerkleHash::from_bytes([9; 32]);
-        assert!(cas.put_xorb(&wrong, Bytes::from(x.body)).await.is_err());
+        assert!(cas.put_xorb(&wrong, x.body.into()).await.is_err());
     }
 }

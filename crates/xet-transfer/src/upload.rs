@@ -16,6 +16,7 @@
 //! The shard is built and sent by [`UploadSession::finish`], after every xorb it
 //! references has been stored (§10.6).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::path::Path;
@@ -28,15 +29,15 @@ use tokio::task::JoinSet;
 use xet_format::chunker::Chunker;
 use xet_format::hash::{chunk_hash, xorb_hash, HashedLength, Sha256Hasher};
 use xet_format::shard::{ChunkLookup, FileTerm, Shard, ShardBuilder};
-use xet_format::xorb::{XorbBuilder, MAX_XORB_BYTES, MAX_XORB_CHUNKS};
+use xet_format::xorb::{compress_chunk, SchemeSelector, MAX_XORB_BYTES, MAX_XORB_CHUNKS};
 use xet_format::{AlignedBuf, MerkleHash};
 
 use crate::bufpool::Pool;
 
 use crate::cache::ShardCache;
-use crate::cas::Cas;
+use crate::cas::{Cas, XorbBody};
 use crate::progress::{NoProgress, ProgressUpdate, SharedProgress};
-use crate::{CancellationToken, Config, Error, Result};
+use crate::{CancellationToken, CompressionPolicy, Config, Error, Result};
 
 /// Bytes read per block: large enough to keep syscalls and channel traffic cheap,
 /// small enough that a few blocks in flight cost little memory.
@@ -141,6 +142,52 @@ struct OpenXorb {
     file_starts: Vec<usize>,
     raw_len: u64,
     permits: Vec<OwnedSemaphorePermit>,
+}
+
+/// The body of a xorb of `chunks` (in order; a new file's chunks begin at each
+/// index of `file_starts`, where the `auto` policy decides afresh, §6.3), byte for
+/// byte what [`XorbBuilder`](xet_format::xorb::XorbBuilder) writes, as pieces: headers and compressed payloads
+/// gathered in runs, and each chunk stored as is (it did not get smaller) as the
+/// slice of its read block that it already is. No copy of the data: it stays where
+/// it was read until the upload is done, and no second buffer holds it.
+fn xorb_body(
+    policy: CompressionPolicy,
+    chunks: Vec<(MerkleHash, Bytes)>,
+    file_starts: &[usize],
+) -> Result<XorbBody> {
+    let too_big = || Error::Config("xorb packing exceeded the format limits".into());
+    if chunks.len() > MAX_XORB_CHUNKS {
+        return Err(too_big());
+    }
+    let mut selector = SchemeSelector::new(policy);
+    let mut next_start = file_starts.iter().peekable();
+    let mut pieces = Vec::new();
+    let mut run = BytesMut::with_capacity(64 << 10);
+    let mut len = 0usize;
+    for (i, (_, data)) in chunks.into_iter().enumerate() {
+        if next_start.peek() == Some(&&i) {
+            selector.start_file();
+            next_start.next();
+        }
+        let scheme = selector.next_scheme(&data);
+        let chunk = compress_chunk(&data, scheme)?;
+        run.extend_from_slice(&chunk.header.to_bytes()?);
+        let stored = matches!(chunk.payload, Cow::Borrowed(_));
+        if !stored {
+            run.extend_from_slice(&chunk.payload);
+        }
+        len += chunk.record_len();
+        drop(chunk);
+        if len > MAX_XORB_BYTES {
+            return Err(too_big());
+        }
+        if stored {
+            pieces.push(run.split().freeze());
+            pieces.push(data);
+        }
+    }
+    pieces.push(run.freeze());
+    Ok(XorbBody::new(pieces))
 }
 
 /// Shared state of the dedup stage.
@@ -690,35 +737,14 @@ impl UploadSession {
                     .run(async { slots.acquire_owned().await.map_err(|_| Error::Cancelled) })
                     .await?;
                 let chunks = open.chunks;
-                let raw_len = open.raw_len as usize;
                 let starts = open.file_starts;
                 tracing::debug!(xorb = %hash, "xorb compressing");
-                let xorb = tokio::task::spawn_blocking(move || -> Result<_> {
-                    let mut b = XorbBuilder::new(policy);
-                    // Headers plus raw bytes bound the body (a chunk that does not
-                    // shrink is stored raw): one allocation, never a doubling copy.
-                    b.reserve(raw_len + 8 * chunks.len());
-                    let mut next_start = starts.iter().peekable();
-                    // Each chunk's bytes are dropped once compressed, so the read
-                    // blocks behind them are freed while the body grows: the raw
-                    // data and the body never both hold the whole xorb.
-                    for (i, (h, d)) in chunks.into_iter().enumerate() {
-                        if next_start.peek() == Some(&&i) {
-                            b.start_file();
-                            next_start.next();
-                        }
-                        if !b.add_chunk(h, &d)? {
-                            return Err(Error::Config("xorb packing exceeded the format limits".into()));
-                        }
-                    }
-                    Ok(b.finish())
-                })
-                .await
-                .map_err(|e| Error::Config(format!("xorb builder failed: {e}")))??;
-                debug_assert_eq!(xorb.hash, hash);
-                let len = xorb.body.len() as u64;
+                let body = tokio::task::spawn_blocking(move || xorb_body(policy, chunks, &starts))
+                    .await
+                    .map_err(|e| Error::Config(format!("xorb builder failed: {e}")))??;
+                let len = body.len() as u64;
                 tracing::debug!(xorb = %hash, "xorb sending");
-                let was_new = cancel.run(cas.put_xorb(&hash, Bytes::from(xorb.body))).await?;
+                let was_new = cancel.run(cas.put_xorb(&hash, body)).await?;
                 counters.xorbs.fetch_add(1, Ordering::Relaxed);
                 if !was_new {
                     counters.xorbs_present.fetch_add(1, Ordering::Relaxed);

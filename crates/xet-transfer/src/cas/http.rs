@@ -21,14 +21,14 @@ use reqwest::header::{
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use xet_format::api::{
-    crc64_nvme, GrantChecksum, ReconstructionV1, ReconstructionV2, ShardUploadEvent, UploadShardResponse,
+    GrantChecksum, ReconstructionV1, ReconstructionV2, ShardUploadEvent, UploadShardResponse,
     UploadXorbResponse, XorbGrant, XorbGrantRequest, XorbMultiRangeFetch,
 };
 use xet_format::{AlignedBuf, MerkleHash};
 
 use crate::auth::{Auth, CasToken, TokenRefresher, TokenSource};
 use crate::bufpool::Pool;
-use crate::cas::{BoxFuture, Cas};
+use crate::cas::{BoxFuture, Cas, XorbBody};
 use crate::config::RetryConfig;
 use crate::{Config, Error, Result};
 
@@ -461,12 +461,12 @@ fn parse_multipart(body: &Bytes, boundary: &str) -> Option<Vec<(u64, u64, Bytes)
 }
 
 impl Cas for HttpCas {
-    fn put_xorb<'a>(&'a self, hash: &'a MerkleHash, body: Bytes) -> BoxFuture<'a, Result<bool>> {
+    fn put_xorb<'a>(&'a self, hash: &'a MerkleHash, body: XorbBody) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             let op = format!("upload xorb {hash}");
             // Checksummed once, off the async workers (64 MiB of CPU work).
             let b2 = body.clone();
-            let crc = tokio::task::spawn_blocking(move || crc64_nvme(&b2))
+            let crc = tokio::task::spawn_blocking(move || b2.crc64())
                 .await
                 .map_err(|e| Error::protocol(&op, format!("checksum task failed: {e}")))?;
             retry_loop(&self.retry, &op, || {
@@ -522,7 +522,7 @@ impl Cas for HttpCas {
 }
 
 impl HttpCas {
-    async fn put_xorb_once(&self, op: &str, hash: &MerkleHash, body: Bytes, crc: u64) -> Result<bool> {
+    async fn put_xorb_once(&self, op: &str, hash: &MerkleHash, body: XorbBody, crc: u64) -> Result<bool> {
         if self.xorb_route.load(Ordering::Relaxed) != OLD {
             let url = self.url(&format!("/v1/xorb-grants/{PREFIX}/{hash}"));
             let req = XorbGrantRequest {
@@ -562,7 +562,7 @@ impl HttpCas {
         let url = self.url(&format!("/v1/xorbs/{PREFIX}/{hash}"));
         let len = body.len() as u64;
         let resp = self
-            .send(op, true, len, &|| self.client.post(&url).body(body.clone()))
+            .send(op, true, len, &|| with_body(self.client.post(&url), &body))
             .await?;
         if !resp.status().is_success() {
             return Err(status_error(op, resp).await);
@@ -581,7 +581,7 @@ impl HttpCas {
         op: &str,
         hash: &MerkleHash,
         grant: XorbGrant,
-        body: Bytes,
+        body: XorbBody,
     ) -> Result<bool> {
         let method = Method::from_bytes(grant.method.as_bytes())
             .map_err(|_| Error::protocol(op, format!("grant method `{}`", grant.method)))?;
@@ -590,7 +590,7 @@ impl HttpCas {
         // The upload URL carries its own authorisation: no bearer token (§10.7).
         let resp = self
             .send(op, false, len, &|| {
-                let mut r = self.client.request(method.clone(), &url).body(body.clone());
+                let mut r = with_body(self.client.request(method.clone(), &url), &body);
                 for (k, v) in &grant.headers {
                     r = r.header(k.as_str(), v.as_str());
                 }
@@ -792,6 +792,21 @@ impl HttpCas {
         let headers = resp.headers().clone();
         let body = self.body(op, resp).await?;
         split_ranges(op, status, &headers, body, &ranges)
+    }
+}
+
+/// `req` with `body` as its body: one buffer as is, several pieces streamed in
+/// order with their total as `Content-Length` (no copy into one buffer).
+fn with_body(req: RequestBuilder, body: &XorbBody) -> RequestBuilder {
+    match body.pieces() {
+        [] => req.body(Bytes::new()),
+        [one] => req.body(one.clone()),
+        pieces => {
+            let pieces: Vec<Bytes> = pieces.to_vec();
+            let stream = futures::stream::iter(pieces.into_iter().map(Ok::<Bytes, std::io::Error>));
+            req.header(CONTENT_LENGTH, body.len())
+                .body(reqwest::Body::wrap_stream(stream))
+        }
     }
 }
 

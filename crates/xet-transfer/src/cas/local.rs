@@ -6,7 +6,7 @@ use xet_format::api::{ReconstructionV2, XorbMultiRangeFetch};
 use xet_format::MerkleHash;
 use xet_store::{ErrorKind, Store, StoreConfig};
 
-use super::{BoxFuture, Cas};
+use super::{BoxFuture, Cas, XorbBody};
 use crate::{Error, Result};
 
 /// A [`Cas`] that calls an `xet-store` [`Store`] directly: each method is one store
@@ -79,10 +79,10 @@ fn store_error(op: &str, e: xet_store::Error) -> Error {
 }
 
 impl Cas for LocalCas {
-    fn put_xorb<'a>(&'a self, hash: &'a MerkleHash, body: Bytes) -> BoxFuture<'a, Result<bool>> {
+    fn put_xorb<'a>(&'a self, hash: &'a MerkleHash, body: XorbBody) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             self.store
-                .put_xorb(*hash, body)
+                .put_xorb(*hash, body.to_bytes())
                 .await
                 .map_err(|e| store_error("put xorb", e))
         })

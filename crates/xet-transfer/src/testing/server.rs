@@ -98,7 +98,7 @@ async fn handle(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
             let (Some(x), Some(data)) = (hash(h), ctx.pending.lock().unwrap().remove(*h)) else {
                 return StatusCode::BAD_REQUEST.into_response();
             };
-            match ctx.cas.put_xorb(&x, data).await {
+            match ctx.cas.put_xorb(&x, data.into()).await {
                 Ok(_) => StatusCode::OK.into_response(),
                 Err(e) => err(e),
             }
@@ -107,7 +107,7 @@ async fn handle(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
             let Some(x) = hash(h) else {
                 return StatusCode::BAD_REQUEST.into_response();
             };
-            match ctx.cas.put_xorb(&x, body).await {
+            match ctx.cas.put_xorb(&x, body.into()).await {
                 Ok(was) => serde_json::json!({ "was_inserted": was })
                     .to_string()
                     .into_response(),

@@ -36,9 +36,9 @@ async fn xorb_upload_through_grants_then_exists() {
     let mock = Mock::start().await;
     let c = cas(&mock).await;
     let body = Bytes::from_static(b"xorb bytes");
-    assert!(c.put_xorb(&h(1), body.clone()).await.unwrap());
+    assert!(c.put_xorb(&h(1), body.clone().into()).await.unwrap());
     assert_eq!(mock.state.lock().unwrap().xorbs[&h(1).to_string()], body);
-    assert!(!c.put_xorb(&h(1), body).await.unwrap());
+    assert!(!c.put_xorb(&h(1), body.into()).await.unwrap());
     assert_eq!(mock.count("POST /v1/xorb-grants"), 2);
     assert_eq!(mock.count("PUT /uploads"), 1);
     assert_eq!(mock.count("POST /v1/xorb-commits"), 1);
@@ -49,8 +49,8 @@ async fn falls_back_to_v1_routes_on_older_servers() {
     let mock = Mock::start().await;
     mock.state.lock().unwrap().missing = vec!["grant", "v2shards", "v2recon"];
     let c = cas(&mock).await;
-    assert!(c.put_xorb(&h(1), Bytes::from_static(b"x")).await.unwrap());
-    assert!(c.put_xorb(&h(2), Bytes::from_static(b"y")).await.unwrap());
+    assert!(c.put_xorb(&h(1), Bytes::from_static(b"x").into()).await.unwrap());
+    assert!(c.put_xorb(&h(2), Bytes::from_static(b"y").into()).await.unwrap());
     // The missing grant route is asked once, then remembered.
     assert_eq!(mock.count("POST /v1/xorb-grants"), 1);
     assert_eq!(mock.count("POST /v1/xorbs"), 2);
@@ -119,7 +119,7 @@ async fn retries_5xx_and_429_with_retry_after() {
     // 4xx is final.
     mock.fault("xorb", Fault::Status(400));
     mock.state.lock().unwrap().missing = vec!["grant"];
-    match c.put_xorb(&h(3), Bytes::from_static(b"z")).await {
+    match c.put_xorb(&h(3), Bytes::from_static(b"z").into()).await {
         Err(Error::Rejected { status: 400, .. }) => {}
         other => panic!("{other:?}"),
     }
@@ -213,7 +213,10 @@ async fn expired_token_is_refreshed_mid_transfer() {
     assert_eq!(issued.load(Ordering::SeqCst), 1);
     // The server forgets the token (expiry): the next call gets 401, refreshes, succeeds.
     mock.state.lock().unwrap().tokens = vec!["someone-else".into()];
-    assert!(c.put_xorb(&h(5), Bytes::from_static(b"data")).await.unwrap());
+    assert!(c
+        .put_xorb(&h(5), Bytes::from_static(b"data").into())
+        .await
+        .unwrap());
     assert_eq!(issued.load(Ordering::SeqCst), 2);
     // A static token that the server refuses is a clear error.
     let c2 = HttpCas::new(&mock.base, Auth::Static("bad".into()), &fast_config()).unwrap();

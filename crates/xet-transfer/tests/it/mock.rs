@@ -350,12 +350,12 @@ async fn backend_answer(
             let Some(data) = state.lock().unwrap().xorbs.remove(&format!("pending-{h}")) else {
                 return StatusCode::BAD_REQUEST.into_response();
             };
-            match b.put_xorb(&hash(h), data).await {
+            match b.put_xorb(&hash(h), data.into()).await {
                 Ok(_) => StatusCode::OK.into_response(),
                 Err(e) => err_response(e),
             }
         }
-        ("xorb", [_, _, _, h]) => match b.put_xorb(&hash(h), body).await {
+        ("xorb", [_, _, _, h]) => match b.put_xorb(&hash(h), body.into()).await {
             Ok(was) => serde_json::json!({ "was_inserted": was })
                 .to_string()
                 .into_response(),
