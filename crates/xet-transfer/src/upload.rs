@@ -970,3 +970,83 @@ fn read_full(mut f: &std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xet_format::chunker::chunk_boundaries;
+    use xet_format::xorb::XorbBuilder;
+
+    /// Chunks of `data` as the upload holds them (slices of one buffer).
+    fn chunks_of(data: &Bytes) -> Vec<(MerkleHash, Bytes)> {
+        let mut start = 0;
+        chunk_boundaries(data)
+            .into_iter()
+            .map(|end| {
+                let d = data.slice(start..end);
+                start = end;
+                (chunk_hash(&d), d)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn xorb_body_is_what_the_builder_writes() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let random: Vec<u8> = (0..700_000)
+            .map(|_| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng as u8
+            })
+            .collect();
+        let text = b"the quick brown fox jumps over the lazy dog; ".repeat(12_000);
+        let mut mixed = random.clone();
+        mixed.extend_from_slice(&text);
+        mixed.extend_from_slice(&vec![0u8; 300_000]);
+        mixed.extend_from_slice(&random[..200_000]);
+        let data = Bytes::from(mixed);
+        let chunks = chunks_of(&data);
+        assert!(chunks.len() > 8);
+        // Two "files" in the xorb: the auto policy decides afresh at the second.
+        let starts = [0, chunks.len() / 2];
+        for policy in [
+            CompressionPolicy::None,
+            CompressionPolicy::Lz4,
+            CompressionPolicy::Bg4Lz4,
+            CompressionPolicy::Auto,
+        ] {
+            let mut b = XorbBuilder::new(policy);
+            for (i, (h, d)) in chunks.iter().enumerate() {
+                if starts.contains(&i) {
+                    b.start_file();
+                }
+                assert!(b.add_chunk(*h, d).unwrap());
+            }
+            let want = b.finish().body;
+            let body = xorb_body(policy, chunks.clone(), &starts).unwrap();
+            assert_eq!(body.len(), want.len(), "{policy:?}");
+            assert_eq!(&body.to_bytes()[..], &want[..], "{policy:?}");
+            assert_eq!(body.crc64(), xet_format::api::crc64_nvme(&want), "{policy:?}");
+            if policy == CompressionPolicy::None {
+                // Stored chunks are the caller's slices, not copies.
+                let shared = body
+                    .pieces()
+                    .iter()
+                    .filter(|p| chunks.iter().any(|(_, d)| d.as_ptr() == p.as_ptr()))
+                    .count();
+                assert_eq!(shared, chunks.len());
+            }
+        }
+    }
+
+    #[test]
+    fn xorb_body_refuses_more_than_the_limits() {
+        let data = Bytes::from(vec![7u8; 64]);
+        let many: Vec<_> = (0..MAX_XORB_CHUNKS + 1)
+            .map(|_| (chunk_hash(&data), data.clone()))
+            .collect();
+        assert!(xorb_body(CompressionPolicy::None, many, &[0]).is_err());
+    }
+}
