@@ -11,7 +11,7 @@ PY=${XET_PYTHON:-python3}
 work=$(mktemp -d)
 trap 'kill $srv 2>/dev/null || true; rm -rf "$work"' EXIT
 head -c $((SIZE_MIB << 20)) /dev/urandom >"$work/file"
-RUST_LOG=xet_server=debug target/release/xet serve --data "$work/data" --addr 127.0.0.1:0 \
+RUST_LOG=xet_server=debug "${CARGO_TARGET_DIR:-target}"/release/xet serve --data "$work/data" --addr 127.0.0.1:0 \
     --user-token bench >"$work/serve.out" 2>"$work/serve.log" &
 srv=$!
 for _ in $(seq 100); do grep -q listening "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
