@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod bufpool;
 pub mod chunker;
 mod digest;
 mod error;

@@ -37,6 +37,7 @@
 #![deny(missing_docs)]
 
 mod auth;
+mod body;
 mod error;
 mod range;
 mod routes;
@@ -130,6 +131,8 @@ pub struct AppState {
     public_url: Option<String>,
     stats: std::sync::Arc<Stats>,
     shard_heartbeat: Duration,
+    /// Buffers for xorb bodies.
+    bodies: body::BodyPool,
 }
 
 impl AppState {
@@ -141,6 +144,7 @@ impl AppState {
             public_url,
             stats: Default::default(),
             shard_heartbeat: DEFAULT_SHARD_HEARTBEAT,
+            bodies: xet_format::bufpool::Pool::new(body::POOL_IDLE),
         }
     }
 

@@ -236,13 +236,14 @@ async fn xorb_upload(
     headers: HeaderMap,
     Path(hash): Path<String>,
     RawQuery(query): RawQuery,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response> {
     let q = |k: &str| query_param(&query, k).unwrap_or("");
     state
         .auth
         .verify_upload(&hash, q("grant"), q("len"), q("crc"), q("exp"), q("sig"))?;
     let xorb = parse_hash(&hash)?;
+    let body = crate::body::read(body, &headers, MAX_XORB_UPLOAD_BYTES, &state.bodies).await?;
     Stats::bump(&state.stats.xorb_bodies);
     if q("len") != body.len().to_string() {
         return Err(Error::BadRequest(format!(
@@ -306,11 +307,12 @@ async fn xorb_post(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((prefix, hash)): Path<(String, String)>,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<UploadXorbResponse>> {
     auth(&state, &headers, Scope::Write)?;
     check_prefix(&prefix)?;
     let xorb = parse_hash(&hash)?;
+    let body = crate::body::read(body, &headers, MAX_XORB_UPLOAD_BYTES, &state.bodies).await?;
     Stats::bump(&state.stats.xorb_bodies);
     Stats::bump(&state.stats.xorb_posts);
     let was_inserted = state.store.put_xorb(xorb, body).await?;

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use xet_format::hash::HashedLength;
 use xet_format::shard::{FileInfo, FullOptions, Shard, StoredXorb};
 use xet_format::xorb::{validate_xorb, XorbObjectInfo, MAX_XORB_BYTES_ACCEPTED, MAX_XORB_CHUNKS};
@@ -256,22 +256,23 @@ impl Store {
                 limit: MAX_XORB_UPLOAD_BYTES as u64,
             });
         }
-        let (stored, meta) = tokio::task::spawn_blocking(move || -> Result<(Bytes, XorbMeta)> {
+        let (stored, meta) = tokio::task::spawn_blocking(move || -> Result<(Vec<Bytes>, XorbMeta)> {
             let summary =
                 validate_xorb(&body, &hash).map_err(|source| Error::InvalidXorb { hash, source })?;
             let footer = summary
                 .footer()
                 .to_bytes()
                 .map_err(|source| Error::InvalidXorb { hash, source })?;
-            let mut stored = BytesMut::with_capacity(summary.body_len + footer.len());
-            stored.extend_from_slice(&body[..summary.body_len]);
-            stored.extend_from_slice(&footer);
+            // The chunk records as received and the footer, written one after the
+            // other: no 64 MiB copy of the body (clients send no footer, §6.5; one
+            // sent is replaced by ours, which describes the same chunks).
+            let stored = vec![body.slice(..summary.body_len), Bytes::from(footer)];
             let meta = XorbMeta {
                 chunk_hashes: summary.chunks.iter().map(|c| c.0).collect(),
                 record_ends: summary.chunk_boundary_offsets.clone(),
                 chunk_lengths: summary.chunks.iter().map(|c| c.1 as u32).collect(),
             };
-            Ok((stored.freeze(), meta))
+            Ok((stored, meta))
         })
         .await
         .map_err(|e| Error::Backend {
@@ -282,7 +283,7 @@ impl Store {
         if self.backend().len(&key).await?.is_some() {
             return Ok(false);
         }
-        self.backend().put(&key, stored).await?;
+        self.backend().put_parts(&key, stored).await?;
         self.cache_meta(hash, Arc::new(meta));
         tracing::debug!(%hash, "xorb stored");
         Ok(true)

@@ -32,8 +32,8 @@ use xet_format::api::crc64_nvme;
 use xet_format::shard::Shard;
 use xet_format::{AlignedBuf, MerkleHash};
 
-use crate::bufpool::{Pool, Pooled};
 use crate::{Error, Result};
+use xet_format::bufpool::{Pool, Pooled};
 
 /// Entry header: magic, payload length, CRC-64/NVME of the payload (both
 /// little-endian). Version 1 entries (BLAKE3 checksum) fail the magic check and are

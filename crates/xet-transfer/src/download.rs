@@ -138,6 +138,8 @@ struct Shared {
     used_cache: Mutex<Vec<(MerkleHash, u32, u32)>>,
     /// Whole-file download: the file hash is checked at the end.
     verify: bool,
+    /// The file is synced before the rename: start its writeback as it is written.
+    sync: bool,
 }
 
 impl DownloadSession {
@@ -385,6 +387,7 @@ impl DownloadSession {
             cache_hits: AtomicU64::new(0),
             used_cache: Mutex::new(Vec::new()),
             verify: range.is_none(),
+            sync: self.config.sync_downloads,
         });
         let verify = range.is_none();
         // Resumed terms: re-hash from disk (whole files only: a term starts at a
@@ -571,10 +574,15 @@ impl DownloadSession {
             // tenth of a warm download's CPU); here they sleep.
             {
                 let _writer = sh.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-                for (at, piece) in pieces {
+                for &(at, piece) in &pieces {
                     sh.file
                         .write_all_at(piece, at)
                         .map_err(|e| Error::io("writing", &sh.path, e))?;
+                }
+            }
+            if sh.sync {
+                for (at, n) in crate::writeback::runs(pieces.iter().map(|&(a, p)| (a, p.len() as u64))) {
+                    crate::writeback::start(&sh.file, at, n);
                 }
             }
             for (ti, hs) in done {

@@ -41,7 +41,6 @@
 #![deny(missing_docs)]
 
 pub mod auth;
-mod bufpool;
 pub mod cache;
 mod cancel;
 pub mod cas;
@@ -52,6 +51,7 @@ pub mod progress;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod upload;
+mod writeback;
 
 pub use auth::{Auth, CasToken, HubTokenRefresher, TokenRefresher};
 pub use cancel::CancellationToken;

@@ -32,7 +32,7 @@ use xet_format::shard::{ChunkLookup, FileTerm, Shard, ShardBuilder};
 use xet_format::xorb::{compress_chunk, SchemeSelector, MAX_XORB_BYTES, MAX_XORB_CHUNKS};
 use xet_format::{AlignedBuf, MerkleHash};
 
-use crate::bufpool::Pool;
+use xet_format::bufpool::Pool;
 
 use crate::cache::ShardCache;
 use crate::cas::{Cas, XorbBody};

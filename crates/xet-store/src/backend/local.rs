@@ -51,7 +51,14 @@ impl LocalBackend {
     pub(crate) async fn put(&self, key: &str, data: Bytes) -> Result<()> {
         let path = self.path(key);
         let tmp = self.root.join(TMP_DIR).join(temp_name());
-        blocking(move || write_atomic(&path, &tmp, &data)).await
+        blocking(move || write_atomic(&path, &tmp, &[data])).await
+    }
+
+    /// Writes an object made of `parts`, in order, atomically (as [`put`](Self::put)).
+    pub(crate) async fn put_parts(&self, key: &str, parts: Vec<Bytes>) -> Result<()> {
+        let path = self.path(key);
+        let tmp = self.root.join(TMP_DIR).join(temp_name());
+        blocking(move || write_atomic(&path, &tmp, &parts)).await
     }
 
     /// Deletes an object; absent is fine.
@@ -191,7 +198,7 @@ impl LocalRange {
     }
 }
 
-fn write_atomic(path: &Path, tmp: &Path, data: &[u8]) -> Result<()> {
+fn write_atomic(path: &Path, tmp: &Path, parts: &[Bytes]) -> Result<()> {
     let parent = path.parent().expect("object keys have a parent directory");
     if !parent.is_dir() {
         create_dir_durable(parent)?;
@@ -201,8 +208,9 @@ fn write_atomic(path: &Path, tmp: &Path, data: &[u8]) -> Result<()> {
         .create_new(true)
         .open(tmp)
         .map_err(|e| Error::io("creating", tmp, e))?;
-    let res = f
-        .write_all(data)
+    let res = parts
+        .iter()
+        .try_for_each(|p| f.write_all(p))
         .and_then(|()| f.sync_all())
         .map_err(|e| Error::io("writing", tmp, e))
         .and_then(|()| fs::rename(tmp, path).map_err(|e| Error::io("renaming into place", path, e)));

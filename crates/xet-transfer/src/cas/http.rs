@@ -27,10 +27,10 @@ use xet_format::api::{
 use xet_format::{AlignedBuf, MerkleHash};
 
 use crate::auth::{Auth, CasToken, TokenRefresher, TokenSource};
-use crate::bufpool::Pool;
 use crate::cas::{BoxFuture, Cas, XorbBody};
 use crate::config::RetryConfig;
 use crate::{Config, Error, Result};
+use xet_format::bufpool::Pool;
 
 /// Prefix of xorb and dedup routes. The official client sends `default` for both
 /// (CLIENT-WIRE.md; §14 item 11), and so do we.

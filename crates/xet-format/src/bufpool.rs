@@ -1,4 +1,4 @@
-//! Buffers reused across reads.
+//! Buffers reused across reads, for the client and the server alike.
 //!
 //! Fresh memory is expensive: every page is faulted in and zeroed on first touch
 //! (and on virtual machines that hand freed memory back to the host, touched again
@@ -10,10 +10,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use xet_format::AlignedBuf;
+use crate::AlignedBuf;
 
 /// A buffer kind a [`Pool`] can hold.
-pub(crate) trait PoolBuf: Send + 'static {
+pub trait PoolBuf: Send + 'static {
     /// A new buffer for `len` bytes.
     fn alloc(len: usize) -> Self;
     /// Bytes it holds without growing.
@@ -61,7 +61,7 @@ impl PoolBuf for Vec<u8> {
 
 /// A bounded set of idle buffers.
 #[derive(Debug)]
-pub(crate) struct Pool<B> {
+pub struct Pool<B> {
     idle: Mutex<Vec<B>>,
     /// Idle buffers kept at most; more are freed.
     max_idle: usize,
@@ -69,7 +69,7 @@ pub(crate) struct Pool<B> {
 
 impl<B: PoolBuf> Pool<B> {
     /// A pool keeping at most `max_idle` idle buffers.
-    pub(crate) fn new(max_idle: usize) -> Arc<Self> {
+    pub fn new(max_idle: usize) -> Arc<Self> {
         Arc::new(Pool {
             idle: Mutex::new(Vec::new()),
             max_idle,
@@ -78,7 +78,7 @@ impl<B: PoolBuf> Pool<B> {
 
     /// A buffer for `len` bytes: the smallest idle one that is large enough, or a
     /// new one.
-    pub(crate) fn take(self: &Arc<Self>, len: usize) -> Pooled<B> {
+    pub fn take(self: &Arc<Self>, len: usize) -> Pooled<B> {
         let reused = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             let best = idle
@@ -112,7 +112,7 @@ impl<B: PoolBuf> Pool<B> {
 
 /// A buffer on loan from a [`Pool`].
 #[derive(Debug)]
-pub(crate) struct Pooled<B: PoolBuf> {
+pub struct Pooled<B: PoolBuf> {
     /// `Some` until dropped.
     buf: Option<B>,
     pool: Arc<Pool<B>>,
@@ -120,7 +120,7 @@ pub(crate) struct Pooled<B: PoolBuf> {
 
 impl<B: PoolBuf> Pooled<B> {
     /// The buffer itself.
-    pub(crate) fn get_mut(&mut self) -> &mut B {
+    pub fn get_mut(&mut self) -> &mut B {
         self.buf
             .as_mut()
             .expect("a pooled buffer is present until dropped")
