@@ -10,7 +10,9 @@
 #
 # Needs in $BENCH_DIR (default /tmp/bench): big.bin = first 2^30 bytes of the vector
 # stream (`cargo run --release -p xet-format --example xorshift -- 1073741824`) and
-# edited.bin = big.bin with 20 bytes inserted at offset 500,000,000. Build first:
+# edited.bin = big.bin with 20 bytes inserted at offset 500,000,000. With BIG4=1,
+# also ours alone on big4.bin (the first 2^32 bytes of the stream): upload and cold
+# download, for the peak RSS of a 4 GiB file. Build first:
 #   cargo build --release -p xet-cli      (XET=path/to/xet to time another build)
 set -e
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -27,7 +29,10 @@ start() {
     for _ in $(seq 50); do curl -s -o /dev/null $URL/health && break; sleep 0.1; done
 }
 stop() { kill $SPID; wait $SPID 2>/dev/null || true; rm -rf $SRV; }
-timed() { local out=$1; shift; /usr/bin/time -v "$@" 2> "$out"; }
+# Each step starts with nothing dirty in the page cache: otherwise the kernel's
+# writeback of an earlier step's files (the chunk cache, a downloaded file) lands,
+# 30 s later, in whatever step is running then, whichever client's it is.
+timed() { local out=$1; shift; sync; /usr/bin/time -v "$@" 2> "$out"; }
 ours() { # $1 = round
     start
     rm -rf c1; export HF_XET_CACHE=$PWD/c1
@@ -67,6 +72,15 @@ cat big.bin edited.bin > /dev/null # inputs in the page cache for both clients
 for r in $(seq $ROUNDS); do
     if [ $((r % 2)) = 1 ]; then ours $r; theirs $r; else theirs $r; ours $r; fi
 done
+if [ "${BIG4:-0}" = 1 ]; then
+    start
+    rm -rf c4; export HF_XET_CACHE=$PWD/c4
+    timed o-up4 $XET upload --endpoint $URL big4.bin > o4.txt
+    rm -f out4; timed o-cold4 $XET download $(awk '{print $1}' o4.txt) -o out4 --endpoint $URL
+    cmp out4 big4.bin
+    rm -rf c4 out4; unset HF_XET_CACHE
+    stop
+fi
 secs() { awk '/Elapsed/ {n = split($NF, a, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + a[i]; print s}' "$1"; }
 rss() { awk '/Maximum resident/ {print $NF}' "$1"; }
 median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
@@ -79,3 +93,8 @@ for s in $STEPS; do
     each=$(for r in $(seq $ROUNDS); do printf "%s/%s " $(secs o-$s.$r) $(secs t-$s.$r); done)
     printf "%-12s %9.2f %9.2f %6.2fx %12s %12s   %s\n" $s $o $t $(echo "$t $o" | awk '{print $1 / $2}') $orss $trss "$each"
 done
+if [ "${BIG4:-0}" = 1 ]; then
+    for s in up4 cold4; do
+        printf "%-12s %9.2f s, peak RSS %s KiB (ours, 4 GiB)\n" $s $(secs o-$s) $(rss o-$s)
+    done
+fi
