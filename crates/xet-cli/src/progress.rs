@@ -227,6 +227,7 @@ mod tests {
             processed,
             total: Some(total),
             deduped: 0,
+            transferred: 0,
         }
     }
 

@@ -47,8 +47,8 @@ pub const HF_XET_ERR_INTERNAL: i32 = 10;
 
 /// Progress of an operation. `item` is the index of the file in the request, or -1 for
 /// the totals of the operation. Counters are cumulative. `total` is `UINT64_MAX` when
-/// unknown. `transferred` is the bytes sent or received over the network so far (totals
-/// only; 0 for items); `deduped` the bytes found already stored (uploads).
+/// unknown. `transferred` is the bytes sent or received over the network so far (for an
+/// item, its share); `deduped` the bytes found already stored (uploads).
 pub type HfXetProgressFn = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,

@@ -449,10 +449,11 @@ impl ProgressSink for Forward {
                 processed,
                 total,
                 deduped,
+                transferred,
                 ..
             } => self
                 .cb
-                .progress(self.op, index as i64, processed, total, 0, deduped),
+                .progress(self.op, index as i64, processed, total, transferred, deduped),
             ProgressUpdate::Total {
                 processed,
                 total,

@@ -83,6 +83,8 @@ struct FileProgress {
     /// Output length, once the reconstruction is planned.
     total: OnceLock<u64>,
     processed: AtomicU64,
+    /// Xorb bytes fetched over the network for this file.
+    transferred: AtomicU64,
 }
 
 impl std::fmt::Debug for DownloadSession {
@@ -231,6 +233,7 @@ impl DownloadSession {
             name,
             total: OnceLock::new(),
             processed: AtomicU64::new(0),
+            transferred: AtomicU64::new(0),
         };
         // The size is checked only for whole files.
         let expected = size.filter(|_| range.is_none());
@@ -262,6 +265,7 @@ impl DownloadSession {
             processed,
             total: fp.total.get().copied(),
             deduped: 0,
+            transferred: fp.transferred.load(Ordering::Relaxed),
         });
         self.progress.update(ProgressUpdate::Total {
             processed: self.processed.load(Ordering::Relaxed),
@@ -524,6 +528,7 @@ impl DownloadSession {
                     .ok_or_else(|| Error::corrupt(format!("no data for xorb {}", u.xorb)))?;
                 shared.fetched.fetch_add(raw.len() as u64, Ordering::Relaxed);
                 self.transferred.fetch_add(raw.len() as u64, Ordering::Relaxed);
+                fp.transferred.fetch_add(raw.len() as u64, Ordering::Relaxed);
                 (cs, raw, false)
             }
         };

@@ -21,6 +21,12 @@ pub enum ProgressUpdate {
         total: Option<u64>,
         /// Bytes of this file found already stored (upload only).
         deduped: u64,
+        /// Bytes sent or received over the network for this file so far. A
+        /// download counts the xorb bytes fetched for it (not those read from the
+        /// chunk cache); an upload, its share of each stored xorb (the xorb's bytes
+        /// split between the files whose new chunks it holds, by their raw sizes),
+        /// so these sum to the session's `transferred`.
+        transferred: u64,
     },
     /// The session's totals changed.
     Total {

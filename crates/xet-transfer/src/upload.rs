@@ -142,6 +142,54 @@ struct OpenXorb {
     file_starts: Vec<usize>,
     raw_len: u64,
     permits: Vec<OwnedSemaphorePermit>,
+    /// The files whose new chunks it holds, with their raw bytes in it, in order.
+    files: Vec<(Arc<FileStats>, u64)>,
+}
+
+/// One file's progress counters, shared with the uploads of the xorbs holding its
+/// new chunks.
+#[derive(Debug)]
+struct FileStats {
+    index: usize,
+    name: String,
+    total: Option<u64>,
+    processed: AtomicU64,
+    deduped: AtomicU64,
+    transferred: AtomicU64,
+}
+
+impl FileStats {
+    fn update(&self) -> ProgressUpdate {
+        ProgressUpdate::File {
+            index: self.index,
+            name: self.name.clone(),
+            processed: self.processed.load(Ordering::Relaxed),
+            total: self.total,
+            deduped: self.deduped.load(Ordering::Relaxed),
+            transferred: self.transferred.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// `len` bytes split between `files` in proportion to their raw bytes (the last
+/// takes the rounding remainder, so the shares sum to `len`).
+fn shares(len: u64, files: &[(Arc<FileStats>, u64)]) -> Vec<u64> {
+    let raw: u128 = files.iter().map(|(_, r)| u128::from(*r)).sum();
+    let mut out: Vec<u64> = files
+        .iter()
+        .map(|(_, r)| {
+            if raw == 0 {
+                0
+            } else {
+                (u128::from(len) * u128::from(*r) / raw) as u64
+            }
+        })
+        .collect();
+    let given: u64 = out.iter().sum();
+    if let Some(last) = out.last_mut() {
+        *last += len - given;
+    }
+    out
 }
 
 /// The body of a xorb of `chunks` (in order; a new file's chunks begin at each
@@ -450,6 +498,14 @@ impl UploadSession {
             }
         });
 
+        let stats = Arc::new(FileStats {
+            index,
+            name: name.clone(),
+            total: size,
+            processed: AtomicU64::new(0),
+            deduped: AtomicU64::new(0),
+            transferred: AtomicU64::new(0),
+        });
         let mut file_chunks: Vec<HashedLength> = Vec::new();
         let mut terms: Vec<Term> = Vec::new();
         let mut defrag = Defrag::default();
@@ -480,6 +536,7 @@ impl UploadSession {
                     &mut terms,
                     &mut defrag,
                     &mut first_new_in_file,
+                    &stats,
                     &mut deduped,
                     &mut new_bytes,
                 )
@@ -493,7 +550,10 @@ impl UploadSession {
             }
             processed += batch_bytes;
             self.counters.processed.fetch_add(batch_bytes, Ordering::Relaxed);
-            self.report_file(index, &name, processed, size, deduped);
+            stats.processed.store(processed, Ordering::Relaxed);
+            stats.deduped.store(deduped, Ordering::Relaxed);
+            self.progress.update(stats.update());
+            self.report_total();
         }
         drop(rx);
         let computed_sha = match reader.await {
@@ -534,17 +594,6 @@ impl UploadSession {
             },
         ));
         Ok(upload)
-    }
-
-    fn report_file(&self, index: usize, name: &str, processed: u64, total: Option<u64>, deduped: u64) {
-        self.progress.update(ProgressUpdate::File {
-            index,
-            name: name.to_string(),
-            processed,
-            total,
-            deduped,
-        });
-        self.report_total();
     }
 
     fn report_total(&self) {
@@ -613,6 +662,7 @@ impl UploadSession {
         terms: &mut Vec<Term>,
         defrag: &mut Defrag,
         first_new_in_file: &mut bool,
+        file: &Arc<FileStats>,
         deduped: &mut u64,
         new_bytes: &mut u64,
     ) -> Result<()> {
@@ -654,7 +704,7 @@ impl UploadSession {
                 for k in 0..run {
                     let (h, d) = &batch[i + k];
                     let piece = permit.split(d.len()).expect("permit covers the batch");
-                    let l = self.add_new_chunk(st, *h, d.clone(), piece, first_new_in_file)?;
+                    let l = self.add_new_chunk(st, *h, d.clone(), piece, first_new_in_file, file)?;
                     push_term(st, terms, l, d.len() as u64, defrag);
                     *new_bytes += d.len() as u64;
                 }
@@ -666,7 +716,7 @@ impl UploadSession {
             } else {
                 permit.split(0).expect("zero permits")
             };
-            let l = self.add_new_chunk(st, *hash, data.clone(), piece, first_new_in_file)?;
+            let l = self.add_new_chunk(st, *hash, data.clone(), piece, first_new_in_file, file)?;
             push_term(st, terms, l, len, defrag);
             *new_bytes += len;
             i += 1;
@@ -682,6 +732,7 @@ impl UploadSession {
         data: Bytes,
         permit: OwnedSemaphorePermit,
         first_new_in_file: &mut bool,
+        file: &Arc<FileStats>,
     ) -> Result<Loc> {
         // Worst-case serialized size (header + raw): cutting on it satisfies both
         // readings of the 64 MiB limit (§14 #14) without compressing under the lock.
@@ -706,6 +757,10 @@ impl UploadSession {
         st.open.chunks.push((hash, data));
         st.open.raw_len += len;
         st.open.permits.push(permit);
+        match st.open.files.last_mut() {
+            Some((f, raw)) if Arc::ptr_eq(f, file) => *raw += len,
+            _ => st.open.files.push((file.clone(), len)),
+        }
         // Session dedup includes the xorb being built (§7.3).
         st.index.entry(hash).or_insert(loc);
         Ok(lookup(st, &hash).unwrap_or(loc))
@@ -750,6 +805,10 @@ impl UploadSession {
                     counters.xorbs_present.fetch_add(1, Ordering::Relaxed);
                 }
                 counters.transferred.fetch_add(len, Ordering::Relaxed);
+                for ((file, _), share) in open.files.iter().zip(shares(len, &open.files)) {
+                    file.transferred.fetch_add(share, Ordering::Relaxed);
+                    progress.update(file.update());
+                }
                 progress.update(ProgressUpdate::Total {
                     processed: counters.processed.load(Ordering::Relaxed),
                     total: None,
@@ -976,6 +1035,30 @@ mod tests {
     use super::*;
     use xet_format::chunker::chunk_boundaries;
     use xet_format::xorb::XorbBuilder;
+
+    #[test]
+    fn a_xorbs_bytes_are_shared_by_raw_size_and_add_up() {
+        let file = |index| {
+            Arc::new(FileStats {
+                index,
+                name: format!("f{index}"),
+                total: None,
+                processed: AtomicU64::new(0),
+                deduped: AtomicU64::new(0),
+                transferred: AtomicU64::new(0),
+            })
+        };
+        let files = vec![(file(0), 1), (file(1), 2), (file(2), 3)];
+        assert_eq!(shares(100, &files), vec![16, 33, 51]);
+        assert_eq!(shares(0, &files), vec![0, 0, 0]);
+        let huge = vec![(file(0), u64::MAX / 2), (file(1), u64::MAX / 2)];
+        assert_eq!(
+            shares(u64::MAX, &huge),
+            vec![u64::MAX / 2, u64::MAX - u64::MAX / 2]
+        );
+        assert_eq!(shares(7, &[(file(0), 0)]), vec![7]);
+        assert!(shares(7, &[]).is_empty());
+    }
 
     /// Chunks of `data` as the upload holds them (slices of one buffer).
     fn chunks_of(data: &Bytes) -> Vec<(MerkleHash, Bytes)> {

@@ -311,7 +311,9 @@ async fn progress_reports_per_file_and_session_totals() {
     let seen = seen.lock().unwrap();
     // Per index: name and last (processed, total).
     let mut files: BTreeMap<usize, (String, u64, Option<u64>)> = BTreeMap::new();
+    let mut file_transferred: BTreeMap<usize, u64> = BTreeMap::new();
     let mut max_total = (0, None);
+    let mut total_transferred = 0;
     for u in seen.iter() {
         match u {
             ProgressUpdate::File {
@@ -320,6 +322,7 @@ async fn progress_reports_per_file_and_session_totals() {
                 processed,
                 total,
                 deduped,
+                transferred,
             } => {
                 assert_eq!(*deduped, 0);
                 let prev = files.insert(*index, (name.clone(), *processed, *total));
@@ -327,9 +330,27 @@ async fn progress_reports_per_file_and_session_totals() {
                     assert_eq!(&n, name, "one name per index");
                     assert!(p <= *processed, "{name}: {p} then {processed}");
                 }
+                let t = file_transferred.entry(*index).or_default();
+                assert!(*t <= *transferred, "{name}: transferred {t} then {transferred}");
+                *t = *transferred;
             }
-            ProgressUpdate::Total { processed, total, .. } => max_total = max_total.max((*processed, *total)),
+            ProgressUpdate::Total {
+                processed,
+                total,
+                transferred,
+                ..
+            } => {
+                max_total = max_total.max((*processed, *total));
+                total_transferred = total_transferred.max(*transferred);
+            }
         }
+    }
+    // Per file: the xorb bytes fetched for it, which add up to the session's.
+    assert!(total_transferred > 0);
+    assert_eq!(file_transferred.values().sum::<u64>(), total_transferred);
+    for (i, t) in &file_transferred {
+        let (name, len, _) = &files[i];
+        assert_eq!(*t > 0, *len > 0, "{name}: {t} bytes transferred for {len} bytes");
     }
     let mut by_name: Vec<(String, u64, Option<u64>)> = files.into_values().collect();
     by_name.sort();

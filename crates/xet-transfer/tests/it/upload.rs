@@ -417,6 +417,30 @@ async fn progress_reports_per_file_and_totals() {
         (d.len() as u64, d.len() as u64),
         "the copy is all dedup"
     );
+    // Per file, its share of the xorb bytes sent: all of it for "a", none for its
+    // copy "b"; the shares add up to the session's total.
+    let last_transferred = |file: &str| {
+        seen.iter()
+            .rev()
+            .find_map(|u| match u {
+                ProgressUpdate::File {
+                    name, transferred, ..
+                } if name == file => Some(*transferred),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let total_transferred = seen
+        .iter()
+        .filter_map(|u| match u {
+            ProgressUpdate::Total { transferred, .. } => Some(*transferred),
+            _ => None,
+        })
+        .max()
+        .unwrap();
+    assert!(total_transferred >= d.len() as u64);
+    assert_eq!(last_transferred("a"), total_transferred);
+    assert_eq!(last_transferred("b"), 0);
     match seen.last().unwrap() {
         ProgressUpdate::Total {
             processed,
