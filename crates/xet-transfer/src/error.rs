@@ -74,7 +74,7 @@ pub enum Error {
     Stalled {
         /// The operation.
         op: String,
-        /// The stall timeout in seconds.
+        /// The stall timeout in seconds, rounded up.
         secs: u64,
     },
     /// Data from the server or a cache failed validation: truncated body, bad

@@ -15,10 +15,10 @@ use crate::support::{python, require_official_client, xet_bin, Rng, TempDir};
 
 /// `xet serve` as a child process, killed when dropped. Declare it after the
 /// `TempDir` holding its data so it goes first.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
-    user: String,
+    pub(crate) url: String,
+    pub(crate) user: String,
 }
 
 impl Server {
@@ -26,6 +26,25 @@ impl Server {
         let (child, url, user) = start(data, &[]);
         assert!(user.starts_with("xet_user_"), "no generated user token");
         Server { child, url, user }
+    }
+
+    /// `xet serve --addr 127.0.0.1:PORT --data DATA` with its generated user token
+    /// (kept in DATA: a restart on the same directory prints the same one).
+    pub(crate) fn on_port(data: &Path, port: u16) -> Server {
+        let mut cmd = Command::new(xet_bin());
+        cmd.args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data"])
+            .arg(data)
+            .env("RUST_LOG", "warn");
+        let (child, url, user, _) = spawn(cmd, true);
+        assert_eq!(url, format!("http://127.0.0.1:{port}"));
+        assert!(user.starts_with("xet_user_"), "no generated user token");
+        Server { child, url, user }
+    }
+
+    /// Kills the server without warning (SIGKILL) and reaps it.
+    pub(crate) fn kill(&mut self) {
+        self.child.kill().expect("killing xet serve");
+        self.child.wait().expect("reaping xet serve");
     }
 
     /// `xet serve` with no arguments and an environment holding only `env` (and
@@ -71,7 +90,7 @@ impl Drop for Server {
 
 /// Runs our `xet` with `cache` as HF_XET_CACHE and the server's user token in
 /// HF_TOKEN (read by `--hub` only); panics with its stderr if it fails.
-fn ours(server: &Server, cache: &Path, args: &[&str]) -> String {
+pub(crate) fn ours(server: &Server, cache: &Path, args: &[&str]) -> String {
     let out = Command::new(xet_bin())
         .args(args)
         .env("HF_XET_CACHE", cache)
@@ -89,7 +108,7 @@ fn ours(server: &Server, cache: &Path, args: &[&str]) -> String {
 
 /// Runs the official client on `job` (keys: see `official_client.py`) with its own
 /// HF_HOME and HF_XET_CACHE under `home` and telemetry off; returns its JSON answer.
-fn official(server: &Server, home: &Path, mut job: Value) -> Value {
+pub(crate) fn official(server: &Server, home: &Path, mut job: Value) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../xet-server/tests/it/official_client.py");
     job["base"] = json!(server.url);
     job["user_token"] = json!(server.user);
@@ -146,7 +165,7 @@ fn write_all(dir: &Path, files: &[(&str, Vec<u8>)]) -> Vec<PathBuf> {
 }
 
 /// Byte equality that reports where two buffers first differ, not both buffers.
-fn assert_same(got: &[u8], want: &[u8], what: &str) {
+pub(crate) fn assert_same(got: &[u8], want: &[u8], what: &str) {
     if got != want {
         let at = got.iter().zip(want).position(|(a, b)| a != b);
         panic!(
@@ -158,7 +177,7 @@ fn assert_same(got: &[u8], want: &[u8], what: &str) {
 }
 
 /// Our text upload output: `HASH  SIZE  SHA256  PATH` per file, in argument order.
-fn parse_upload_lines(out: &str) -> Vec<(String, u64)> {
+pub(crate) fn parse_upload_lines(out: &str) -> Vec<(String, u64)> {
     out.lines()
         .map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();

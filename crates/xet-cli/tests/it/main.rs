@@ -5,5 +5,6 @@ mod support;
 mod cli;
 mod differential;
 mod interop;
+mod restart;
 mod serve;
 mod transfer;

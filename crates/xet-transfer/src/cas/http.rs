@@ -821,7 +821,8 @@ async fn watched<T>(
     match tokio::time::timeout(limit, step).await {
         Err(_) => Err(Error::Stalled {
             op: op.to_string(),
-            secs: limit.as_secs(),
+            // Rounded up: a sub-second watchdog must not read "no progress for 0 s".
+            secs: limit.as_secs() + u64::from(limit.subsec_nanos() > 0),
         }),
         Ok(Err(e)) => Err(Error::Connection {
             op: op.to_string(),

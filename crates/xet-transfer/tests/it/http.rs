@@ -326,3 +326,238 @@ async fn server_gone_mid_download_fails_clearly_without_output() {
     }
     assert!(!out.exists());
 }
+
+/// A stall in the middle of a body (status, headers and half the bytes sent, then
+/// nothing) is caught by the body watchdog, not only a stall before the headers:
+/// once, the retry gets the answer; every time, the call gives up after the retry
+/// budget with a clear `Stalled` error instead of hanging.
+#[tokio::test]
+async fn body_stall_watchdog_retries_then_fails_clearly() {
+    let mock = Mock::start().await;
+    recon_fixture(&mock);
+    let c = cas(&mock).await;
+    let stalled = || mock.state.lock().unwrap().stalled_bodies;
+    // The stalls last far longer than the test: only the watchdog ends them.
+    let long = Duration::from_secs(60);
+    // A reconstruction (JSON) that stops half-way, once.
+    mock.fault("recon", Fault::StallBody(long));
+    let r = c.reconstruction(&h(9), None).await.unwrap();
+    assert_eq!(r.terms.len(), 1);
+    assert_eq!(stalled(), 1, "the first answer stopped mid-body");
+    assert_eq!(mock.count("GET /v2/reconstructions"), 2, "one retry");
+    // A multi-range fetch (multipart body) that stops half-way, once.
+    mock.fault("fetch", Fault::StallBody(long));
+    let parts = c.fetch_ranges(&h(1), &r.xorbs[&h(1)][0]).await.unwrap();
+    assert_eq!(
+        parts,
+        vec![Bytes::from_static(b"0123"), Bytes::from_static(b"89ab")]
+    );
+    assert_eq!(stalled(), 2);
+    assert_eq!(mock.count("GET /fetch"), 2);
+    // Every attempt stops half-way: the budget (4 attempts) runs out, clearly.
+    for _ in 0..4 {
+        mock.fault("fetch", Fault::StallBody(long));
+    }
+    let t = Instant::now();
+    match c.fetch_ranges(&h(1), &r.xorbs[&h(1)][0]).await {
+        Err(e @ Error::Stalled { .. }) => {
+            assert!(e.is_retryable());
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&format!("download of xorb {}", h(1))) && msg.contains("no progress for 1 s"),
+                "{msg}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(stalled(), 6);
+    assert_eq!(mock.count("GET /fetch"), 2 + 4);
+    assert!(t.elapsed() < Duration::from_secs(30), "never a hang");
+}
+
+/// The same in sessions, on bodies large enough for the pooled-buffer path: a
+/// shard upload whose NDJSON answer stops half-way, a range of several MiB that
+/// stops half-way (both retried), then a download whose every attempt stalls,
+/// which fails with `Stalled` and leaves no output.
+#[tokio::test]
+async fn body_stalls_in_sessions_are_retried_or_fail_without_output() {
+    use xet_transfer::{DownloadSession, Sha256Source, UploadSession};
+    let (mock, backend) = Mock::with_backend().await;
+    let c = Arc::new(HttpCas::new(&mock.base, Auth::None, &fast_config()).unwrap());
+    let stalled = || mock.state.lock().unwrap().stalled_bodies;
+    let long = Duration::from_secs(60);
+    let d = crate::support::data(3 << 20, 24);
+    mock.fault("shard", Fault::StallBody(long));
+    let s = UploadSession::new(c.clone(), fast_config()).unwrap();
+    let f = s
+        .upload_bytes("f", Bytes::from(d.clone()), Sha256Source::Compute)
+        .await
+        .unwrap();
+    s.finish().await.unwrap();
+    assert_eq!(stalled(), 1, "the shard answer stopped mid-body");
+    assert_eq!(mock.count("POST /v2/shards"), 2, "the shard was sent again");
+    assert!(backend
+        .shards()
+        .iter()
+        .any(|sh| sh.files.iter().any(|fi| fi.file_hash == f.file_hash)));
+
+    let dl = DownloadSession::new(c.clone(), fast_config()).unwrap();
+    let fetches = mock.count("GET /fetch");
+    mock.fault("fetch", Fault::StallBody(long));
+    assert_eq!(dl.download_bytes(&f.file_hash, None).await.unwrap(), d);
+    assert_eq!(stalled(), 2);
+    let first = mock.count("GET /fetch") - fetches;
+    assert!(
+        first >= 2,
+        "the stalled range was fetched again ({first} fetches)"
+    );
+
+    for _ in 0..fast_config().retry.max_attempts {
+        mock.fault("fetch", Fault::StallBody(long));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    match dl.download_to_path(&f.file_hash, &out, None).await {
+        Err(Error::Stalled { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(stalled(), 2 + fast_config().retry.max_attempts as usize);
+    assert!(!out.exists(), "no output after a failed download");
+}
+
+/// A refresher issuing `tok0`, `tok1`, ...; the mock accepts only the newest (the
+/// older ones have expired). Returns the auth and how many tokens were issued.
+fn rotating_tokens(mock: &Mock) -> (Auth, Arc<AtomicU32>) {
+    let issued = Arc::new(AtomicU32::new(0));
+    let (st, iss) = (mock.state.clone(), issued.clone());
+    let refresher = move || {
+        let n = iss.fetch_add(1, Ordering::SeqCst);
+        let tok = format!("tok{n}");
+        st.lock().unwrap().tokens = vec![tok.clone()];
+        async move {
+            Ok(CasToken {
+                token: tok,
+                expires_at: Some(u64::MAX / 2),
+                cas_url: None,
+            })
+        }
+    };
+    let auth = Auth::Refreshing {
+        refresher: Arc::new(refresher),
+        initial: None,
+    };
+    (auth, issued)
+}
+
+/// One upload session of a file of three xorbs, during which the token expires
+/// after every xorb commit: the next xorb's grant, and at the end the shard, are
+/// refused (401), the refresher supplies a new token each time, and the session
+/// completes with every xorb and the shard stored; the file reads back identical.
+#[tokio::test]
+async fn token_expiring_during_one_upload_session_is_refreshed() {
+    use xet_transfer::{CompressionPolicy, DownloadSession, Sha256Source, UploadSession};
+    let (mock, backend) = Mock::with_backend().await;
+    let (auth, issued) = rotating_tokens(&mock);
+    mock.state.lock().unwrap().expire_tokens_after = Some(("commit", 3));
+    let c = Arc::new(HttpCas::new(&mock.base, auth, &fast_config()).unwrap());
+    // One xorb in flight at a time and no dedup queries: the requests after each
+    // commit are the next grant (or the shard), so each expiry hits one of them.
+    let config = Config {
+        upload_concurrency: 1,
+        upload_buffer_bytes: 1,
+        global_dedup: false,
+        compression: CompressionPolicy::None,
+        ..fast_config()
+    };
+    // Xorbs hold at most 64 MiB: three of them.
+    let d = crate::support::data(130 << 20, 25);
+    let s = UploadSession::new(c.clone(), config).unwrap();
+    let f = s
+        .upload_bytes("big", Bytes::from(d.clone()), Sha256Source::Compute)
+        .await
+        .unwrap();
+    let report = s.finish().await.unwrap();
+    assert_eq!(report.xorbs_uploaded, 3);
+    assert_eq!(report.shards_uploaded, 1);
+    {
+        let st = mock.state.lock().unwrap();
+        assert_eq!(st.expire_tokens_after, None, "the token expired three times");
+        let r = &st.refused;
+        assert!(
+            r.len() == 3
+                && r[..2].iter().all(|q| q.starts_with("POST /v1/xorb-grants/"))
+                && r[2] == "POST /v2/shards",
+            "refused: {r:?}"
+        );
+    }
+    assert_eq!(issued.load(Ordering::SeqCst), 4, "one token, then one per expiry");
+    let shards = backend.shards();
+    assert_eq!(shards.len(), 1);
+    assert_eq!(shards[0].xorbs.len(), 3);
+    for x in &shards[0].xorbs {
+        assert!(
+            backend.xorb(&x.xorb_hash).is_some(),
+            "xorb {} not stored",
+            x.xorb_hash
+        );
+    }
+    assert!(shards[0].files.iter().any(|fi| fi.file_hash == f.file_hash));
+    let dl = DownloadSession::new(c, fast_config()).unwrap();
+    assert!(dl.download_bytes(&f.file_hash, None).await.unwrap() == d);
+}
+
+/// One download session during which the token expires: after the first file's
+/// reconstruction, the next file's is refused and gets a fresh token; then, within
+/// one file, the token expires at its reconstruction and its transfer URL at the
+/// first fetch (403), so the new reconstruction it needs is refused, refreshed and
+/// re-requested, and the file still arrives whole.
+#[tokio::test]
+async fn token_expiring_during_one_download_session_is_refreshed() {
+    use xet_transfer::{DownloadSession, Sha256Source, UploadSession};
+    let (mock, _backend) = Mock::with_backend().await;
+    let plain = Arc::new(HttpCas::new(&mock.base, Auth::None, &fast_config()).unwrap());
+    let files: Vec<Vec<u8>> = (0..3u64)
+        .map(|i| crate::support::data((1 << 20) + i as usize * 1000, 40 + i))
+        .collect();
+    let s = UploadSession::new(plain, fast_config()).unwrap();
+    let mut hashes = Vec::new();
+    for (i, d) in files.iter().enumerate() {
+        let f = s
+            .upload_bytes(&format!("f{i}"), Bytes::from(d.clone()), Sha256Source::Compute)
+            .await
+            .unwrap();
+        hashes.push(f.file_hash);
+    }
+    s.finish().await.unwrap();
+
+    let (auth, issued) = rotating_tokens(&mock);
+    mock.state.lock().unwrap().expire_tokens_after = Some(("recon", 1));
+    let c = Arc::new(HttpCas::new(&mock.base, auth, &fast_config()).unwrap());
+    let dl = DownloadSession::new(c, fast_config()).unwrap();
+    for (h, d) in hashes.iter().zip(&files) {
+        assert!(dl.download_bytes(h, None).await.unwrap() == *d);
+    }
+    assert_eq!(issued.load(Ordering::SeqCst), 2);
+    let refused = mock.state.lock().unwrap().refused.clone();
+    assert_eq!(refused, [format!("GET /v2/reconstructions/{}", hashes[1])]);
+
+    mock.state.lock().unwrap().expire_tokens_after = Some(("recon", 1));
+    mock.fault("fetch", Fault::Status(403));
+    let recons = mock.count(&format!("GET /v2/reconstructions/{}", hashes[0]));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    dl.download_to_path(&hashes[0], &out, None).await.unwrap();
+    assert!(std::fs::read(&out).unwrap() == files[0]);
+    assert_eq!(issued.load(Ordering::SeqCst), 3);
+    let refused = mock.state.lock().unwrap().refused.clone();
+    assert_eq!(
+        refused.last(),
+        Some(&format!("GET /v2/reconstructions/{}", hashes[0]))
+    );
+    assert_eq!(refused.len(), 2);
+    // Asked, asked again after the 403 (refused), asked again with the new token.
+    assert_eq!(
+        mock.count(&format!("GET /v2/reconstructions/{}", hashes[0])) - recons,
+        3
+    );
+}

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
+use axum::http::header::CONTENT_LENGTH;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use futures::StreamExt;
 use xet_transfer::testing::MemoryCas;
 use xet_transfer::Cas;
 
@@ -28,6 +30,10 @@ pub enum Fault {
     Truncate,
     /// Flip a byte of a ranged GET's answer.
     Corrupt,
+    /// Send the status, the headers (with the full `Content-Length`) and the first
+    /// half of the body, then nothing for this long, then the rest: a stall in the
+    /// middle of a body, which only the body watchdog can catch.
+    StallBody(Duration),
 }
 
 #[derive(Default)]
@@ -47,6 +53,14 @@ pub struct MockState {
     pub log: Vec<String>,
     /// When set, a real (in-memory) CAS answers instead of the canned state.
     pub backend: Option<Arc<MemoryCas>>,
+    /// `(route, n)`: each of the next `n` requests of `route` (a fault key) that pass
+    /// the token check is answered, but every token issued so far expires with it:
+    /// later requests need one that a refresher puts into `tokens` afterwards.
+    pub expire_tokens_after: Option<(&'static str, usize)>,
+    /// Requests refused for their token (401), as `METHOD path`.
+    pub refused: Vec<String>,
+    /// Bodies a `StallBody` fault cut off after their first half.
+    pub stalled_bodies: usize,
 }
 
 #[derive(Clone)]
@@ -136,6 +150,7 @@ async fn handle(State((state, base)): State<S>, req: Request) -> Response {
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .is_some_and(|t| s.tokens.iter().any(|k| k == t));
             if !ok {
+                s.refused.push(format!("{method} {path}"));
                 return (StatusCode::UNAUTHORIZED, "token expired").into_response();
             }
         }
@@ -144,9 +159,17 @@ async fn handle(State((state, base)): State<S>, req: Request) -> Response {
             "v2recon" => "recon",
             r => r,
         };
+        if let Some((r, n)) = s.expire_tokens_after {
+            if r == key {
+                s.expire_tokens_after = (n > 1).then_some((r, n - 1));
+                // Non-empty (empty means no auth) and held by no client.
+                s.tokens = vec!["<expired>".into()];
+            }
+        }
         s.faults.get_mut(key).and_then(VecDeque::pop_front)
     };
     let mut post = None;
+    let mut stall_body = None;
     match fault {
         Some(Fault::Status(code)) => return StatusCode::from_u16(code).unwrap().into_response(),
         Some(Fault::TooMany(secs)) => {
@@ -158,18 +181,56 @@ async fn handle(State((state, base)): State<S>, req: Request) -> Response {
                 .into_response()
         }
         Some(Fault::Stall(d)) => tokio::time::sleep(d).await,
+        Some(Fault::StallBody(d)) => stall_body = Some(d),
         Some(f) => post = Some(f),
         None => {}
     }
+    let resp = answer(&state, &base, route, &segs, &headers, body, query, post).await;
+    match stall_body {
+        Some(d) => stall_midway(state, resp, d).await,
+        None => resp,
+    }
+}
+
+/// `resp` with its body sent in two halves, `d` apart.
+async fn stall_midway(state: Arc<Mutex<MockState>>, resp: Response, d: Duration) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    let body = to_bytes(body, usize::MAX).await.unwrap();
+    let (first, rest) = (body.slice(..body.len() / 2), body.slice(body.len() / 2..));
+    // The full length is announced, so the client waits for the rest.
+    parts
+        .headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    let second = async move {
+        // Polled once the first half has gone out.
+        state.lock().unwrap().stalled_bodies += 1;
+        tokio::time::sleep(d).await;
+        Ok::<Bytes, std::io::Error>(rest)
+    };
+    let stream = futures::stream::once(async move { Ok(first) }).chain(futures::stream::once(second));
+    Response::from_parts(parts, Body::from_stream(stream))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn answer(
+    state: &Arc<Mutex<MockState>>,
+    base: &str,
+    route: &'static str,
+    segs: &[&str],
+    headers: &HeaderMap,
+    body: Bytes,
+    query: Option<String>,
+    post: Option<Fault>,
+) -> Response {
     if route == "health" {
         return StatusCode::OK.into_response();
     }
     let backend = state.lock().unwrap().backend.clone();
     if let Some(b) = backend {
-        return backend_answer(&state, &b, &base, route, &segs, &headers, body, post).await;
+        return backend_answer(state, &b, base, route, segs, headers, body, post).await;
     }
     let mut s = state.lock().unwrap();
-    match (route, segs.as_slice()) {
+    match (route, segs) {
         ("grant", [_, _, _, hash]) => {
             if s.xorbs.contains_key(*hash) {
                 return StatusCode::OK.into_response();
@@ -219,7 +280,7 @@ async fn handle(State((state, base)): State<S>, req: Request) -> Response {
             let Some(json) = s.recon.get(*hash) else {
                 return StatusCode::NOT_FOUND.into_response();
             };
-            let v2: serde_json::Value = serde_json::from_str(&json.replace("{url}", &base)).unwrap();
+            let v2: serde_json::Value = serde_json::from_str(&json.replace("{url}", base)).unwrap();
             if route == "v2recon" {
                 return v2.to_string().into_response();
             }
@@ -244,7 +305,7 @@ async fn handle(State((state, base)): State<S>, req: Request) -> Response {
                 return StatusCode::NOT_FOUND.into_response();
             };
             drop(s);
-            ranged(&headers, data, post)
+            ranged(headers, data, post)
         }
         ("chunk", [_, _, _, hash]) => match s.dedup.get(*hash) {
             Some(b) => b.clone().into_response(),
