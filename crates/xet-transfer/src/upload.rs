@@ -178,11 +178,9 @@ fn shares(len: u64, files: &[(Arc<FileStats>, u64)]) -> Vec<u64> {
     let mut out: Vec<u64> = files
         .iter()
         .map(|(_, r)| {
-            if raw == 0 {
-                0
-            } else {
-                (u128::from(len) * u128::from(*r) / raw) as u64
-            }
+            (u128::from(len) * u128::from(*r))
+                .checked_div(raw)
+                .map_or(0, |v| v as u64)
         })
         .collect();
     let given: u64 = out.iter().sum();
