@@ -58,7 +58,8 @@ pub struct Config {
     pub compute_sha256: bool,
     /// Retry policy.
     pub retry: RetryConfig,
-    /// No byte for this long on a request or body -> the attempt fails as stalled.
+    /// No byte for this long on a request or body -> the attempt fails as stalled
+    /// (xet-core's read timeout, `HF_XET_CLIENT_READ_TIMEOUT`).
     pub stall_timeout: Duration,
     /// Connect timeout of HTTP connections.
     pub connect_timeout: Duration,
