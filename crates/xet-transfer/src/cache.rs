@@ -15,6 +15,11 @@
 //!   each hit) until the total is under the cap; a file deleted while another
 //!   process reads it stays readable through the open handle (POSIX unlink).
 //!
+//! Only our own entry files count: scans (sizes, eviction, [`ChunkCache::clear`])
+//! skip any other file, so a directory shared with another program, such as the
+//! official client's `shard-cache` of `<hash>.mdb` files, never loses its files to
+//! us ([`Layout`]).
+//!
 //! Shards also expire ([`ShardCache::load`]): a global-dedup answer's keyed hashes
 //! are valid only until its footer's `shard_key_expiry` (§8.3 step 5), and any
 //! cached shard is dropped once older than a maximum age (xet-core keeps its own
@@ -63,14 +68,71 @@ pub struct CacheStats {
     pub bytes: u64,
 }
 
+/// Where a cache keeps its entries and what they are called. Scans follow it
+/// strictly: the official client 1.8.0 writes `<hash>.mdb` shards and
+/// `.<uuid>.mdb_temp` files into directories named `shard-cache` too (under its
+/// own per-endpoint directory, so not ours, but a file of its copied or linked
+/// into ours must survive our eviction and `clear`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// `<xx>/<xorb hash hex, starting xx>/<first chunk>-<end chunk>`.
+    Chunks,
+    /// `<BLAKE3 hex of the shard>.shard`.
+    Shards,
+}
+
+impl Layout {
+    /// Directory levels between the cache directory and an entry.
+    fn depth(self) -> usize {
+        match self {
+            Layout::Chunks => 2,
+            Layout::Shards => 0,
+        }
+    }
+
+    /// Whether `name`, a directory at `depth` (0 = in the cache directory) whose
+    /// parent is called `parent`, is one of ours to look into.
+    fn is_dir(self, depth: usize, name: &str, parent: &str) -> bool {
+        match (self, depth) {
+            (Layout::Chunks, 0) => name.len() == 2 && is_hex(name),
+            (Layout::Chunks, 1) => name.len() == 64 && is_hex(name) && name.starts_with(parent),
+            _ => false,
+        }
+    }
+
+    /// Whether `name`, a file at the entry depth, is one of our entries.
+    fn is_entry(self, name: &str) -> bool {
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        match self {
+            Layout::Chunks => name.split_once('-').is_some_and(|(a, b)| digits(a) && digits(b)),
+            Layout::Shards => name
+                .strip_suffix(".shard")
+                .is_some_and(|h| h.len() == 64 && is_hex(h)),
+        }
+    }
+}
+
+/// Lowercase hexadecimal, as `MerkleHash::to_hex` and BLAKE3's `to_hex` write it.
+fn is_hex(s: &str) -> bool {
+    s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// A size-capped directory of checksummed, immutable entries.
 #[derive(Debug)]
 struct EntryDir {
     dir: PathBuf,
+    layout: Layout,
     cap: u64,
     /// Our estimate of the directory's size; re-measured at each eviction because
     /// other processes write too.
     approx: AtomicU64,
+    /// Bytes this handle wrote since it last measured the directory. Another
+    /// process's writes do not show in `approx`, so two processes below the cap
+    /// each could fill the directory past it together: the directory is measured
+    /// again (and evicted if over the cap) every `cap / 8` bytes we write, and
+    /// once more when the handle is dropped after writing, so that the last
+    /// writer to finish always sees everyone's entries.
+    unmeasured: AtomicU64,
     /// Bump an entry's mtime when it is read, making eviction least-recently-used.
     /// Off for shards: every session reads all of them, so the bump would only
     /// erase the time each was stored, which their expiry and eviction need.
@@ -82,13 +144,21 @@ struct EntryDir {
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl EntryDir {
-    fn open(dir: PathBuf, cap: u64, touch_on_read: bool, idle_buffers: usize) -> Result<Self> {
+    fn open(
+        dir: PathBuf,
+        layout: Layout,
+        cap: u64,
+        touch_on_read: bool,
+        idle_buffers: usize,
+    ) -> Result<Self> {
         fs::create_dir_all(&dir).map_err(|e| Error::io("creating cache directory", &dir, e))?;
-        let approx = AtomicU64::new(scan(&dir).iter().map(|(_, len, _)| len).sum());
+        let approx = AtomicU64::new(scan(&dir, layout).iter().map(|(_, len, _)| len).sum());
         Ok(EntryDir {
             dir,
+            layout,
             cap,
             approx,
+            unmeasured: AtomicU64::new(0),
             touch_on_read,
             buffers: Pool::new(idle_buffers),
         })
@@ -149,20 +219,25 @@ impl EntryDir {
             let _ = fs::remove_file(&tmp);
             return Err(Error::io("writing cache entry", path, e));
         }
-        let total = self
-            .approx
-            .fetch_add((HEADER + data.len()) as u64, Ordering::Relaxed)
-            + (HEADER + data.len()) as u64;
-        if total > self.cap {
-            self.evict();
+        let len = (HEADER + data.len()) as u64;
+        let total = self.approx.fetch_add(len, Ordering::Relaxed) + len;
+        let unmeasured = self.unmeasured.fetch_add(len, Ordering::Relaxed) + len;
+        if total > self.cap || unmeasured > self.cap / 8 {
+            self.rebalance();
         }
         Ok(())
     }
 
-    /// Deletes the least recently used entries until under `EVICT_TO × cap`.
-    fn evict(&self) {
-        let mut entries = scan(&self.dir);
+    /// Measures the directory; if it is over the cap, deletes the least recently
+    /// used entries until under `EVICT_TO × cap`.
+    fn rebalance(&self) {
+        self.unmeasured.store(0, Ordering::Relaxed);
+        let mut entries = scan(&self.dir, self.layout);
         let mut total: u64 = entries.iter().map(|(_, len, _)| len).sum();
+        if total <= self.cap {
+            self.approx.store(total, Ordering::Relaxed);
+            return;
+        }
         let target = (self.cap as f64 * EVICT_TO) as u64;
         entries.sort_by_key(|(_, _, t)| *t);
         for (path, len, _) in entries {
@@ -177,7 +252,7 @@ impl EntryDir {
     }
 
     fn stats(&self) -> CacheStats {
-        let entries = scan(&self.dir);
+        let entries = scan(&self.dir, self.layout);
         CacheStats {
             entries: entries.len() as u64,
             bytes: entries.iter().map(|(_, l, _)| l).sum(),
@@ -185,11 +260,20 @@ impl EntryDir {
     }
 
     fn clear(&self) -> Result<()> {
-        for (path, _, _) in scan(&self.dir) {
+        for (path, _, _) in scan(&self.dir, self.layout) {
             let _ = fs::remove_file(path);
         }
         self.approx.store(0, Ordering::Relaxed);
+        self.unmeasured.store(0, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+impl Drop for EntryDir {
+    fn drop(&mut self) {
+        if self.unmeasured.load(Ordering::Relaxed) > 0 {
+            self.rebalance();
+        }
     }
 }
 
@@ -235,18 +319,24 @@ fn check(raw: &[u8]) -> Option<std::ops::Range<usize>> {
     (crc64_nvme(&raw[HEADER..]) == crc).then_some(HEADER..raw.len())
 }
 
-/// Every entry file under `dir` (recursively) with its size and mtime; temporary
-/// files of writers are skipped.
-fn scan(dir: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
+/// Every entry file of ours under `dir` (as `layout` places and names them) with
+/// its size and mtime. Anything else is not ours and is skipped: writers'
+/// temporary files (`.tmp-*`), other programs' files, directories they made.
+fn scan(dir: &Path, layout: Layout) -> Vec<(PathBuf, u64, SystemTime)> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
+    let mut stack = vec![(dir.to_path_buf(), 0usize)];
+    while let Some((d, depth)) = stack.pop() {
         let Ok(rd) = fs::read_dir(&d) else { continue };
+        let parent = d.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
         for e in rd.flatten() {
             let Ok(md) = e.metadata() else { continue };
+            let name = e.file_name();
+            let Some(name) = name.to_str() else { continue };
             if md.is_dir() {
-                stack.push(e.path());
-            } else if !e.file_name().to_string_lossy().starts_with(".tmp-") {
+                if depth < layout.depth() && layout.is_dir(depth, name, &parent) {
+                    stack.push((e.path(), depth + 1));
+                }
+            } else if md.is_file() && depth == layout.depth() && layout.is_entry(name) {
                 out.push((
                     e.path(),
                     md.len(),
@@ -271,7 +361,7 @@ impl ChunkCache {
     pub fn open(dir: impl Into<PathBuf>, cap: u64) -> Result<Self> {
         Ok(ChunkCache {
             // Idle read buffers kept: about what a download has in flight.
-            inner: EntryDir::open(dir.into(), cap, true, 4)?,
+            inner: EntryDir::open(dir.into(), Layout::Chunks, cap, true, 4)?,
         })
     }
 
@@ -333,7 +423,7 @@ impl ChunkCache {
         self.inner.stats()
     }
 
-    /// Deletes every entry.
+    /// Deletes every entry (ours only: other files in the directory stay).
     pub fn clear(&self) -> Result<()> {
         self.inner.clear()
     }
@@ -366,7 +456,7 @@ impl ShardCache {
     pub fn open(dir: impl Into<PathBuf>, cap: u64) -> Result<Self> {
         Ok(ShardCache {
             // Shards are read once per session: keep one buffer, not a set.
-            inner: EntryDir::open(dir.into(), cap, false, 1)?,
+            inner: EntryDir::open(dir.into(), Layout::Shards, cap, false, 1)?,
             max_age: DEFAULT_SHARD_MAX_AGE,
         })
     }
@@ -393,7 +483,7 @@ impl ShardCache {
     /// expired (see the type's docs), corrupt or undecodable are deleted and left
     /// out: a bad cache entry costs dedup, never the session.
     pub fn load(&self, now: SystemTime) -> Vec<Shard> {
-        let mut entries = scan(&self.inner.dir);
+        let mut entries = scan(&self.inner.dir, self.inner.layout);
         entries.sort_by_key(|(_, _, t)| std::cmp::Reverse(*t));
         let mut out = Vec::with_capacity(entries.len());
         for (path, len, stored) in entries {
@@ -447,7 +537,7 @@ impl ShardCache {
         self.inner.stats()
     }
 
-    /// Deletes every entry.
+    /// Deletes every entry (ours only: other files in the directory stay).
     pub fn clear(&self) -> Result<()> {
         self.inner.clear()
     }
@@ -538,6 +628,114 @@ mod tests {
         }
     }
 
+    #[test]
+    fn handles_that_fill_past_the_cap_together_evict() {
+        // Processes = independent handles. Each writes less than the cap and
+        // less than the re-measure interval, so none evicts while writing; the
+        // directory goes over the cap, and whoever writes on or finishes after
+        // that measures it and evicts.
+        let d = tempfile::tempdir().unwrap();
+        let cap = 10_000;
+        // All open before any writes, as processes started together.
+        let handles: Vec<_> = (0..12)
+            .map(|_| ChunkCache::open(d.path(), cap).unwrap())
+            .collect();
+        for (i, c) in handles.iter().enumerate() {
+            c.put(&h(i as u8), 0, 1, &[i as u8; 1000]).unwrap();
+        }
+        assert!(handles[0].stats().bytes > cap, "{:?}", handles[0].stats());
+        drop(handles);
+        let c = ChunkCache::open(d.path(), cap).unwrap();
+        assert!(c.stats().bytes <= cap, "{:?}", c.stats());
+        // Writing on measures too: nine handles past the cap, one writes more.
+        let d = tempfile::tempdir().unwrap();
+        let handles: Vec<_> = (0..9).map(|_| ChunkCache::open(d.path(), cap).unwrap()).collect();
+        for (i, c) in handles.iter().enumerate() {
+            c.put(&h(i as u8), 0, 1, &[i as u8; 1200]).unwrap();
+        }
+        assert!(handles[0].stats().bytes > cap);
+        handles[3].put(&h(99), 0, 1, &[9; 1200]).unwrap();
+        assert!(handles[0].stats().bytes <= cap, "{:?}", handles[0].stats());
+        assert!(handles[0].get(&h(99), 0, 1).is_some(), "the newest entry stays");
+    }
+
+    /// Files of other programs (the official client's shard and temp names, and
+    /// look-alikes of ours in the wrong place), each with distinct content.
+    fn plant_foreign(dir: &Path, names: &[&str]) -> Vec<(PathBuf, Vec<u8>)> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let p = dir.join(n);
+                fs::create_dir_all(p.parent().unwrap()).unwrap();
+                let data = vec![i as u8; 3000 + i];
+                fs::write(&p, &data).unwrap();
+                (p, data)
+            })
+            .collect()
+    }
+
+    fn assert_intact(files: &[(PathBuf, Vec<u8>)]) {
+        for (p, data) in files {
+            assert_eq!(&fs::read(p).unwrap(), data, "{} was changed", p.display());
+        }
+    }
+
+    #[test]
+    fn foreign_files_are_never_counted_evicted_or_cleared() {
+        let hex = h(1).to_hex();
+        let d = tempfile::tempdir().unwrap();
+        let foreign = plant_foreign(
+            d.path(),
+            &[
+                "c01dd0505d7664c3f56403280e8f586d55051a9ca4cc670b23408b08bde711ce.mdb",
+                ".0f1e2d3c-aaaa-bbbb-cccc-000000000000.mdb_temp",
+                "0-4",
+                "zz/notes.txt",
+                &format!("{}/{hex}/0-x", &hex[..2]),
+                &format!("{}/{hex}/nested/0-4", &hex[..2]),
+                &format!("ab/{hex}/0-4"),
+            ],
+        );
+        let c = ChunkCache::open(d.path(), 20_000).unwrap();
+        assert_eq!(c.stats(), CacheStats::default(), "nothing of ours yet");
+        // Enough of ours to evict several times over.
+        for i in 0..40u8 {
+            c.put(&h(i), 0, 1, &[i; 1000]).unwrap();
+        }
+        assert!(c.stats().entries < 40, "evicted: {:?}", c.stats());
+        assert_intact(&foreign);
+        c.clear().unwrap();
+        assert_eq!(c.stats(), CacheStats::default());
+        assert_intact(&foreign);
+
+        let d = tempfile::tempdir().unwrap();
+        let foreign = plant_foreign(
+            d.path(),
+            &[
+                "c01dd0505d7664c3f56403280e8f586d55051a9ca4cc670b23408b08bde711ce.mdb",
+                ".0f1e2d3c-aaaa-bbbb-cccc-000000000000.mdb_temp",
+                "staging/shard-session/xorb_metadata",
+                &format!("sub/{hex}.shard"),
+                &format!("{}.shard", &hex[..63]),
+            ],
+        );
+        let s = ShardCache::open(d.path(), 1 << 20).unwrap();
+        assert_eq!(s.stats(), CacheStats::default());
+        s.put(&own_shard(1).to_bytes().unwrap()).unwrap();
+        assert_eq!(s.stats().entries, 1);
+        assert_eq!(s.load(SystemTime::now()), vec![own_shard(1)]);
+        s.clear().unwrap();
+        assert_eq!(s.stats(), CacheStats::default());
+        assert_intact(&foreign);
+        // Expiry deletes only ours too.
+        let s = s.with_max_age(Duration::ZERO);
+        s.put(&own_shard(2).to_bytes().unwrap()).unwrap();
+        assert!(s.load(SystemTime::now() + Duration::from_secs(5)).is_empty());
+        assert_eq!(s.stats(), CacheStats::default());
+        assert_intact(&foreign);
+    }
+
     /// A one-xorb shard in upload form (what we cache after our own uploads).
     fn own_shard(seed: u8) -> Shard {
         let chunks = [(h(seed), 1000u32), (h(seed.wrapping_add(1)), 2000)];
@@ -564,7 +762,10 @@ mod tests {
     }
 
     fn shard_paths(c: &ShardCache) -> Vec<PathBuf> {
-        scan(&c.inner.dir).into_iter().map(|(p, _, _)| p).collect()
+        scan(&c.inner.dir, Layout::Shards)
+            .into_iter()
+            .map(|(p, _, _)| p)
+            .collect()
     }
 
     #[test]

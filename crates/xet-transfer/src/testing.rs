@@ -49,6 +49,8 @@ pub struct MemoryCas {
     pub calls: CallCounts,
     /// The key global-dedup answers are keyed with (zero = unkeyed).
     pub dedup_key: [u8; 32],
+    /// Chunk hashes of global-dedup queries, in the order they arrived.
+    queried: Mutex<Vec<MerkleHash>>,
 }
 
 /// How many times each [`Cas`] method was called on a [`MemoryCas`].
@@ -106,6 +108,11 @@ impl MemoryCas {
     /// The number of stored xorbs.
     pub fn xorb_count(&self) -> usize {
         self.state.lock().unwrap().xorbs.len()
+    }
+
+    /// The chunk hash of every global-dedup query received, in the order received.
+    pub fn dedup_queries(&self) -> Vec<MerkleHash> {
+        self.queried.lock().unwrap().clone()
     }
 
     /// Every shard received, decoded.
@@ -293,6 +300,7 @@ impl MemoryCas {
 
     fn query_sync(&self, chunk: &MerkleHash) -> Result<Option<Bytes>> {
         self.calls.query_dedup.fetch_add(1, Ordering::Relaxed);
+        self.queried.lock().unwrap().push(*chunk);
         let st = self.state.lock().unwrap();
         let Some(&idx) = st.dedup.get(chunk) else {
             return Ok(None);

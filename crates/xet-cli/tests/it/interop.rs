@@ -416,6 +416,99 @@ fn cross_round_trip_dedups_against_the_official_upload() {
     );
 }
 
+/// Every file under `dir` with its content.
+fn files_with_content(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push((e.path(), std::fs::read(e.path()).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Both clients on one cache root (one HF_XET_CACHE): `xet cache stats` lists
+/// only our per-server directory, and `xet cache clear` empties our caches and
+/// leaves every file the official client wrote (its `.mdb` shards in its own
+/// `shard-cache`, its staging files, its logs) as it was; both clients work on.
+#[test]
+fn cache_clear_spares_the_official_clients_files() {
+    require_official_client();
+    let dir = TempDir::new("interop-shared-root");
+    let server = Server::start(&dir.path().join("server"));
+    let home = dir.path().join("home");
+    // What `official` uses as HF_XET_CACHE.
+    let root = home.join("xet");
+    let mut rng = Rng::new(0x5a4ed);
+    let files = [("theirs", rng.bytes(1 << 20)), ("ours", rng.bytes(1 << 20))];
+    let paths = write_all(dir.path(), &files);
+    let answer = official(&server, &home, json!({"upload": [&paths[0]]}));
+    let (their_hash, their_size) = pairs(&answer["uploaded"]).remove(0);
+
+    let repo = ["--hub", server.url.as_str(), "--repo", "model/acme/shared"];
+    let mut args = vec!["upload", paths[1].to_str().unwrap()];
+    args.extend(repo);
+    let (hash, size) = parse_upload_lines(&ours(&server, &root, &args)).remove(0);
+    let spec = format!("{hash}:{size}");
+    let back = dir.path().join("ours.back");
+    let mut args = vec!["download", &spec, "-o", back.to_str().unwrap()];
+    args.extend(repo);
+    ours(&server, &root, &args);
+
+    let stats = |what: &str| -> Value {
+        let out = ours(&server, &root, &["cache", "stats", "--json"]);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["servers"].as_array().unwrap().len(), 1, "{what}: {v}");
+        v["servers"][0].clone()
+    };
+    let before = stats("before clear");
+    assert!(before["chunk_entries"].as_u64().unwrap() >= 1, "{before}");
+    assert!(before["shard_entries"].as_u64().unwrap() >= 1, "{before}");
+    let ours_dir = root.join(before["server"].as_str().unwrap());
+    let theirs: Vec<(PathBuf, Vec<u8>)> = files_with_content(&root)
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(&ours_dir))
+        .collect();
+    let theirs_named = |pred: &dyn Fn(&Path) -> bool| theirs.iter().any(|(p, _)| pred(p));
+    assert!(
+        theirs_named(
+            &|p| p.extension().is_some_and(|x| x == "mdb") && p.parent().unwrap().ends_with("shard-cache")
+        ),
+        "the official client cached no shard: {:?}",
+        theirs.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+    assert!(theirs_named(&|p| p.starts_with(root.join("logs"))));
+
+    ours(&server, &root, &["cache", "clear"]);
+    let after = stats("after clear");
+    assert_eq!(after["chunk_entries"], json!(0), "{after}");
+    assert_eq!(after["shard_entries"], json!(0), "{after}");
+    for (p, content) in &theirs {
+        let now = std::fs::read(p).unwrap_or_else(|e| panic!("{} is gone: {e}", p.display()));
+        assert!(now == *content, "{} changed", p.display());
+    }
+
+    // Both clients still work with the root as it is.
+    let mine = dir.path().join("ours.again");
+    let mut args = vec!["download", &spec, "-o", mine.to_str().unwrap()];
+    args.extend(repo);
+    ours(&server, &root, &args);
+    assert_same(&std::fs::read(&mine).unwrap(), &files[1].1, "ours after clear");
+    let again = dir.path().join("theirs.again");
+    official(
+        &server,
+        &home,
+        json!({"download": [[&again, &their_hash, their_size]]}),
+    );
+    assert_same(&std::fs::read(&again).unwrap(), &files[0].1, "theirs after clear");
+}
+
 /// `xet serve` configured through environment variables alone (no arguments, an
 /// otherwise empty environment): the address, public URL, user tokens and token
 /// lifetime it was given are the ones it uses, and our client uploads and

@@ -31,13 +31,31 @@ pub(crate) fn start(data: &Path, extra: &[&str]) -> (Child, String, String) {
     (child, url, token)
 }
 
+/// `xet serve` as [`start`] does, logging every request (`xet_server` at debug:
+/// method, path, status) into the file `log`.
+pub(crate) fn start_logged(data: &Path, log: &Path) -> (Child, String, String) {
+    let mut cmd = Command::new(xet_bin());
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .env("RUST_LOG", "warn,xet_server=debug")
+        .env("NO_COLOR", "1");
+    let log = std::fs::File::create(log).expect("creating the server log");
+    let (child, url, token, _) = spawn_with(cmd, true, log.into());
+    (child, url, token)
+}
+
 /// Spawns a prepared `xet serve` command and reads its banner: returns the child,
 /// the URL it printed, the generated user token it printed (`prints_token`; else
 /// empty) and its `objects: ...` line.
-pub(crate) fn spawn(mut cmd: Command, prints_token: bool) -> (Child, String, String, String) {
+pub(crate) fn spawn(cmd: Command, prints_token: bool) -> (Child, String, String, String) {
+    spawn_with(cmd, prints_token, Stdio::null())
+}
+
+/// [`spawn`] with the server's stderr (its log) going to `stderr`.
+fn spawn_with(mut cmd: Command, prints_token: bool, stderr: Stdio) -> (Child, String, String, String) {
     let mut child = cmd
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("starting xet serve");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();

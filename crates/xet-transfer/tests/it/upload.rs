@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use xet_format::chunker::chunk_boundaries;
+use xet_format::hash::chunk_hash;
 use xet_format::shard::FullOptions;
+use xet_format::MerkleHash;
 use xet_transfer::cache::ShardCache;
 use xet_transfer::testing::{conformance, MemoryCas};
 use xet_transfer::{Cas, CompressionPolicy, Config, DownloadSession, Sha256Source, UploadSession};
@@ -168,6 +171,7 @@ async fn shard_cache_dedup_across_sessions() {
         .await
         .unwrap();
     s.finish().await.unwrap();
+    let before = cas.calls.xorb_bytes.load(Ordering::Relaxed);
     let s = UploadSession::new(cas.clone(), config).unwrap();
     let e = s
         .upload_bytes("edit", Bytes::from(edited.clone()), Sha256Source::Compute)
@@ -180,6 +184,10 @@ async fn shard_cache_dedup_across_sessions() {
         "new bytes {}",
         e.new_bytes
     );
+    // What the server received, not only what the session reports.
+    let sent = cas.calls.xorb_bytes.load(Ordering::Relaxed) - before;
+    assert!(sent * 20 < edited.len() as u64, "xorb bytes sent {sent}");
+    assert_eq!(report.xorb_bytes_uploaded, sent);
     let dl = DownloadSession::new(cas, Config::default()).unwrap();
     assert_eq!(dl.download_bytes(&e.file_hash, None).await.unwrap(), edited);
 }
@@ -307,6 +315,7 @@ async fn global_dedup_with_keyed_answers() {
         .await
         .unwrap();
     s.finish().await.unwrap();
+    let before = cas.calls.xorb_bytes.load(Ordering::Relaxed);
     let s = UploadSession::new(cas.clone(), no_cache()).unwrap();
     let e = s
         .upload_bytes("edit", Bytes::from(edited.clone()), Sha256Source::Compute)
@@ -319,8 +328,143 @@ async fn global_dedup_with_keyed_answers() {
         "new bytes {}",
         e.new_bytes
     );
+    // What the server received, not only what the session reports.
+    let sent = cas.calls.xorb_bytes.load(Ordering::Relaxed) - before;
+    assert!(sent * 20 < edited.len() as u64, "xorb bytes sent {sent}");
+    assert_eq!(report.xorb_bytes_uploaded, sent);
     let dl = DownloadSession::new(cas, no_cache()).unwrap();
     assert_eq!(dl.download_bytes(&e.file_hash, None).await.unwrap(), edited);
+}
+
+/// §8.2 eligibility, computed here from the spec's words rather than with the
+/// library's helper: bytes 24..32 of the hash as a little-endian u64, `% 1024 == 0`.
+fn w3_eligible(h: &MerkleHash) -> bool {
+    u64::from_le_bytes(h.as_bytes()[24..32].try_into().unwrap()) % 1024 == 0
+}
+
+/// The chunks the chunker cuts `data` into.
+fn chunks_of(data: &[u8]) -> Vec<Vec<u8>> {
+    let mut start = 0;
+    chunk_boundaries(data)
+        .into_iter()
+        .map(|end| {
+            let c = data[start..end].to_vec();
+            start = end;
+            c
+        })
+        .collect()
+}
+
+/// Copies of the chunk `template` (which ended at a boundary the chunker found)
+/// whose hashes are `%1024`-eligible: the first 8 bytes replaced by a counter
+/// until the hash is. The chunker neither hashes nor tests a chunk's first
+/// bytes, so each copy is still cut exactly where `template` was; the caller
+/// checks that anyway.
+fn forge_eligible(template: &[u8], n: usize) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut c = template.to_vec();
+    for counter in 0u64.. {
+        c[..8].copy_from_slice(&counter.to_le_bytes());
+        if w3_eligible(&chunk_hash(&c)) {
+            out.push(c.clone());
+            if out.len() == n {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// §8.2: the client asks the server only about eligible chunks (the first of each
+/// file, or `w3 % 1024 == 0`) that no local level knows, at most one per
+/// `global_dedup_spacing` chunks of a file. Files are built chunk by chunk so
+/// that eligible chunks sit at chosen places, some closer than the spacing.
+#[tokio::test]
+async fn global_dedup_queries_eligible_chunks_with_spacing() {
+    const SPACING: usize = 4;
+    // Pieces that the chunker cuts as they are: every chunk of random data but
+    // its last. Fillers are the ineligible ones; the smallest makes a cheap
+    // template for eligible ones.
+    let mut pieces = chunks_of(&data(16 << 20, 91));
+    pieces.pop();
+    let template = pieces.iter().min_by_key(|c| c.len()).unwrap().clone();
+    let mut fillers = pieces
+        .into_iter()
+        .filter(|c| c != &template && !w3_eligible(&chunk_hash(c)));
+    let mut eligible = forge_eligible(&template, 9).into_iter();
+
+    // File A: 60 chunks (about 4 MB, several read batches), eligible ones at
+    // these places; chunk 0 is an ineligible one (first-of-file rule only).
+    let a_eligible = [2, 5, 7, 9, 13, 30, 32, 45];
+    let a: Vec<Vec<u8>> = (0..60)
+        .map(|i| {
+            if a_eligible.contains(&i) {
+                eligible.next().unwrap()
+            } else {
+                fillers.next().unwrap()
+            }
+        })
+        .collect();
+    // File B starts with A's chunk 5 (known from this session: not asked about
+    // even though it is B's first chunk), then has a new eligible chunk at 3:
+    // spacing counts within a file, from the last query made.
+    let b: Vec<Vec<u8>> = (0..8)
+        .map(|i| match i {
+            0 => a[5].clone(),
+            3 => eligible.next().unwrap(),
+            _ => fillers.next().unwrap(),
+        })
+        .collect();
+    let hashes = |f: &[Vec<u8>]| f.iter().map(|c| chunk_hash(c)).collect::<Vec<_>>();
+    let (ha, hb) = (hashes(&a), hashes(&b));
+    let (ba, bb) = (a.concat(), b.concat());
+    for (file, pieces) in [(&ba, &a), (&bb, &b)] {
+        assert_eq!(chunks_of(file), *pieces, "the files chunk as built");
+    }
+    assert!(
+        !w3_eligible(&ha[0]),
+        "A's first chunk is eligible only as the first"
+    );
+
+    let cas = Arc::new(MemoryCas::new());
+    let config = Config {
+        global_dedup_spacing: SPACING,
+        ..no_cache()
+    };
+    let s = UploadSession::new(cas.clone(), config).unwrap();
+    s.upload_bytes("a", Bytes::from(ba.clone()), Sha256Source::Skip)
+        .await
+        .unwrap();
+    let asked_a = cas.dedup_queries();
+    s.upload_bytes("b", Bytes::from(bb.clone()), Sha256Source::Skip)
+        .await
+        .unwrap();
+    let asked_b = cas.dedup_queries()[asked_a.len()..].to_vec();
+    let report = s.finish().await.unwrap();
+
+    // The rules, checked on what was asked: each query names an eligible chunk
+    // of its file, and two queries of a file are at least SPACING chunks apart.
+    for (file, asked) in [(&ha, &asked_a), (&hb, &asked_b)] {
+        let mut last: Option<usize> = None;
+        for h in asked {
+            let at = file.iter().position(|c| c == h).expect("a chunk of the file");
+            assert!(at == 0 || w3_eligible(h), "chunk {at} ({h}) is not eligible");
+            if let Some(l) = last {
+                assert!(at >= l + SPACING, "chunks {l} and {at} both asked about");
+            }
+            last = Some(at);
+        }
+    }
+    // And exactly the chunks the rules pick: greedy from the start of each file.
+    assert_eq!(asked_a, [0, 5, 9, 13, 30, 45].map(|i| ha[i]).to_vec(), "file A");
+    assert_eq!(asked_b, vec![hb[3]], "file B");
+    assert_eq!(report.dedup_queries, 7);
+    assert_eq!(cas.calls.query_dedup.load(Ordering::Relaxed), 7);
+
+    let dl = DownloadSession::new(cas, no_cache()).unwrap();
+    let files = &report.files;
+    assert_eq!(dl.download_bytes(&files[0].file_hash, None).await.unwrap(), ba);
+    assert_eq!(dl.download_bytes(&files[1].file_hash, None).await.unwrap(), bb);
 }
 
 #[tokio::test]
