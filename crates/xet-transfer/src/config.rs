@@ -19,10 +19,12 @@ pub struct RetryConfig {
 
 impl Default for RetryConfig {
     fn default() -> Self {
-        // xet-core: 5 attempts from 3 s. We start lower: most failures on loopback
-        // and LAN clear in well under a second, and the cap keeps us polite.
+        // xet-core: 5 retries from 3 s. We start lower (most failures on loopback
+        // and LAN clear in well under a second, and the cap keeps us polite) but
+        // retry as often, so the delays (0.5 + 1 + 2 + 4 + 8 s, with jitter) ride
+        // out a server restart of ~10 s.
         RetryConfig {
-            max_attempts: 5,
+            max_attempts: 6,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
         }
