@@ -27,8 +27,9 @@ pub(crate) const POOL_IDLE: usize = 4;
 /// A pool of body buffers.
 pub(crate) type BodyPool = Arc<Pool<AlignedBuf>>;
 
-/// The whole body, refused with 413 once it exceeds `limit` (while reading, from
-/// `Content-Length` before) and with 400 if it ends short of its `Content-Length`.
+/// The whole body, refused with 413 once it exceeds `limit` (while reading, or by
+/// its `Content-Length`, after reading `limit` bytes of it: see [`drain`]) and with
+/// 400 if it ends short of its `Content-Length`.
 pub(crate) async fn read(body: Body, headers: &HeaderMap, limit: usize, pool: &BodyPool) -> Result<Bytes> {
     let too_large = |n: String| {
         Error::PayloadTooLarge(format!(
@@ -45,6 +46,7 @@ pub(crate) async fn read(body: Body, headers: &HeaderMap, limit: usize, pool: &B
         ),
     };
     if let Some(n) = declared.filter(|&n| n > limit as u64) {
+        drain(body, limit).await;
         return Err(too_large(n.to_string()));
     }
     let mut frames = body.into_data_stream();
@@ -88,6 +90,21 @@ pub(crate) async fn read(body: Body, headers: &HeaderMap, limit: usize, pool: &B
                 )));
             }
             Ok(buf.freeze())
+        }
+    }
+}
+
+/// Reads and drops a body the request is refused before it is used, up to `limit`
+/// bytes, so that the refusal reaches the client: a server that answers without
+/// reading the body closes the connection under a client still sending it, which
+/// then sees a reset instead of the answer.
+pub(crate) async fn drain(body: Body, limit: usize) {
+    let mut frames = body.into_data_stream();
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = frames.next().await {
+        seen += frame.len();
+        if seen > limit {
+            break;
         }
     }
 }

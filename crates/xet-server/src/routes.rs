@@ -239,10 +239,18 @@ async fn xorb_upload(
     body: Body,
 ) -> Result<Response> {
     let q = |k: &str| query_param(&query, k).unwrap_or("");
-    state
+    let checked = state
         .auth
-        .verify_upload(&hash, q("grant"), q("len"), q("crc"), q("exp"), q("sig"))?;
-    let xorb = parse_hash(&hash)?;
+        .verify_upload(&hash, q("grant"), q("len"), q("crc"), q("exp"), q("sig"))
+        .map_err(Error::from)
+        .and_then(|()| parse_hash(&hash));
+    let xorb = match checked {
+        Ok(x) => x,
+        Err(e) => {
+            crate::body::drain(body, MAX_XORB_UPLOAD_BYTES).await;
+            return Err(e);
+        }
+    };
     let body = crate::body::read(body, &headers, MAX_XORB_UPLOAD_BYTES, &state.bodies).await?;
     Stats::bump(&state.stats.xorb_bodies);
     if q("len") != body.len().to_string() {
@@ -309,9 +317,16 @@ async fn xorb_post(
     Path((prefix, hash)): Path<(String, String)>,
     body: Body,
 ) -> Result<Json<UploadXorbResponse>> {
-    auth(&state, &headers, Scope::Write)?;
-    check_prefix(&prefix)?;
-    let xorb = parse_hash(&hash)?;
+    let checked = auth(&state, &headers, Scope::Write)
+        .and_then(|()| check_prefix(&prefix))
+        .and_then(|()| parse_hash(&hash));
+    let xorb = match checked {
+        Ok(x) => x,
+        Err(e) => {
+            crate::body::drain(body, MAX_XORB_UPLOAD_BYTES).await;
+            return Err(e);
+        }
+    };
     let body = crate::body::read(body, &headers, MAX_XORB_UPLOAD_BYTES, &state.bodies).await?;
     Stats::bump(&state.stats.xorb_bodies);
     Stats::bump(&state.stats.xorb_posts);
