@@ -3,7 +3,8 @@
 //! Both are plain directories of immutable files, so several processes can share
 //! them without locks:
 //! - entries are written to a unique temporary name and renamed into place
-//!   (atomic on POSIX), so a reader sees a whole entry or none;
+//!   (atomic on POSIX), so a reader sees a whole entry or none; a temporary file
+//!   left by a killed writer is deleted by the next scan once it is an hour old;
 //! - every entry carries its length and a CRC-64/NVME of its payload; a truncated or
 //!   corrupt entry (crash, disk error, another tool) is detected on read, deleted
 //!   and reported as a miss, so the caller refetches. A CRC, not a cryptographic
@@ -319,10 +320,25 @@ fn check(raw: &[u8]) -> Option<std::ops::Range<usize>> {
     (crc64_nvme(&raw[HEADER..]) == crc).then_some(HEADER..raw.len())
 }
 
+/// A writer's temporary file older than this was left by a process that died
+/// mid-write (a write takes well under a second): [`scan`] deletes it.
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Whether `name` is one of our writers' temporary names, `.tmp-<pid>-<n>`.
+fn is_our_tmp(name: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    name.strip_prefix(".tmp-")
+        .and_then(|rest| rest.split_once('-'))
+        .is_some_and(|(pid, n)| digits(pid) && digits(n))
+}
+
 /// Every entry file of ours under `dir` (as `layout` places and names them) with
 /// its size and mtime. Anything else is not ours and is skipped: writers'
 /// temporary files (`.tmp-*`), other programs' files, directories they made.
+/// Our own temporary files older than [`STALE_TMP`] are deleted on the way, so a
+/// process killed while writing does not leave them to fill the disk.
 fn scan(dir: &Path, layout: Layout) -> Vec<(PathBuf, u64, SystemTime)> {
+    let now = SystemTime::now();
     let mut out = Vec::new();
     let mut stack = vec![(dir.to_path_buf(), 0usize)];
     while let Some((d, depth)) = stack.pop() {
@@ -335,6 +351,15 @@ fn scan(dir: &Path, layout: Layout) -> Vec<(PathBuf, u64, SystemTime)> {
             if md.is_dir() {
                 if depth < layout.depth() && layout.is_dir(depth, name, &parent) {
                     stack.push((e.path(), depth + 1));
+                }
+            } else if md.is_file() && depth == layout.depth() && is_our_tmp(name) {
+                let stale = md
+                    .modified()
+                    .ok()
+                    .and_then(|t| now.duration_since(t).ok())
+                    .is_some_and(|age| age > STALE_TMP);
+                if stale {
+                    let _ = fs::remove_file(e.path());
                 }
             } else if md.is_file() && depth == layout.depth() && layout.is_entry(name) {
                 out.push((
@@ -679,6 +704,38 @@ mod tests {
         for (p, data) in files {
             assert_eq!(&fs::read(p).unwrap(), data, "{} was changed", p.display());
         }
+    }
+
+    #[test]
+    fn stale_temporary_files_of_ours_are_swept_fresh_and_foreign_ones_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let c = ChunkCache::open(d.path(), 1 << 20).unwrap();
+        c.put(&h(7), 0, 1, &[7; 100]).unwrap();
+        let entry_dir = c.xorb_dir(&h(7));
+        let old = SystemTime::now() - STALE_TMP - std::time::Duration::from_secs(60);
+        let plant = |name: &str, mtime: SystemTime| {
+            let p = entry_dir.join(name);
+            let f = fs::File::create(&p).unwrap();
+            f.set_len(5000).unwrap();
+            f.set_modified(mtime).unwrap();
+            p
+        };
+        let stale = plant(".tmp-4242-17", old);
+        let fresh = plant(".tmp-4242-18", SystemTime::now());
+        let foreign = plant(".tmp-notours", old);
+        drop(c);
+        let c = ChunkCache::open(d.path(), 1 << 20).unwrap();
+        assert!(!stale.exists(), "a dead writer's temporary file is swept");
+        assert!(fresh.exists(), "a live writer's temporary file is left alone");
+        assert!(foreign.exists(), "other names are not ours");
+        assert_eq!(c.stats().entries, 1, "temporary files are not entries");
+        assert!(c.get(&h(7), 0, 1).is_some());
+        assert!(
+            is_our_tmp(".tmp-1-0")
+                && !is_our_tmp(".tmp--0")
+                && !is_our_tmp(".tmp-1-")
+                && !is_our_tmp("tmp-1-0")
+        );
     }
 
     #[test]
