@@ -80,8 +80,57 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("xet: error: {e:#}");
+            eprintln!("xet: error: {}", error_text(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes, `: `-separated, each cause left out when an earlier
+/// message already says it (our errors name their source in their own message,
+/// and reqwest repeats its inner errors too: `{e:#}` said everything twice).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Wrapping(std::io::Error);
+    impl std::fmt::Display for Wrapping {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "uploading: connection failed: {}", self.0)
+        }
+    }
+    impl std::error::Error for Wrapping {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn causes_already_said_are_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let e = anyhow::Error::new(Wrapping(io)).context("xet upload big.bin");
+        assert_eq!(
+            error_text(&e),
+            "xet upload big.bin: uploading: connection failed: connection refused"
+        );
+        // Causes that add something are kept.
+        let e = anyhow::anyhow!("disk full").context("writing out.bin");
+        assert_eq!(error_text(&e), "writing out.bin: disk full");
     }
 }
