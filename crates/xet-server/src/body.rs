@@ -30,7 +30,7 @@ pub(crate) type BodyPool = Arc<Pool<AlignedBuf>>;
 /// The whole body, refused with 413 once it exceeds `limit` (while reading, or by
 /// its `Content-Length`, after reading `limit` bytes of it: see [`drain`]) and with
 /// 400 if it ends short of its `Content-Length`.
-pub(crate) async fn read(body: Body, headers: &HeaderMap, limit: usize, pool: &BodyPool) -> Result<Bytes> {
+async fn read(body: Body, headers: &HeaderMap, limit: usize, pool: &BodyPool) -> Result<Bytes> {
     let too_large = |n: String| {
         Error::PayloadTooLarge(format!(
             "request body of {n} bytes is over the limit of {limit} bytes (64 MiB xorbs, §6.1)"
@@ -94,11 +94,29 @@ pub(crate) async fn read(body: Body, headers: &HeaderMap, limit: usize, pool: &B
     }
 }
 
+/// `checked`'s value and the body read as [`read`] does, or, when the request was
+/// refused before its body is used, `checked`'s error once the body is drained.
+pub(crate) async fn read_checked<T>(
+    checked: Result<T>,
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+    pool: &BodyPool,
+) -> Result<(T, Bytes)> {
+    match checked {
+        Ok(v) => Ok((v, read(body, headers, limit, pool).await?)),
+        Err(e) => {
+            drain(body, limit).await;
+            Err(e)
+        }
+    }
+}
+
 /// Reads and drops a body the request is refused before it is used, up to `limit`
 /// bytes, so that the refusal reaches the client: a server that answers without
 /// reading the body closes the connection under a client still sending it, which
 /// then sees a reset instead of the answer.
-pub(crate) async fn drain(body: Body, limit: usize) {
+async fn drain(body: Body, limit: usize) {
     let mut frames = body.into_data_stream();
     let mut seen = 0usize;
     while let Some(Ok(frame)) = frames.next().await {

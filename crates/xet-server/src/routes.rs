@@ -244,14 +244,8 @@ async fn xorb_upload(
         .verify_upload(&hash, q("grant"), q("len"), q("crc"), q("exp"), q("sig"))
         .map_err(Error::from)
         .and_then(|()| parse_hash(&hash));
-    let xorb = match checked {
-        Ok(x) => x,
-        Err(e) => {
-            crate::body::drain(body, MAX_XORB_UPLOAD_BYTES).await;
-            return Err(e);
-        }
-    };
-    let body = crate::body::read(body, &headers, MAX_XORB_UPLOAD_BYTES, &state.bodies).await?;
+    let (xorb, body) =
+        crate::body::read_checked(checked, body, &headers, MAX_XORB_UPLOAD_BYTES, &state.bodies).await?;
     Stats::bump(&state.stats.xorb_bodies);
     if q("len") != body.len().to_string() {
         return Err(Error::BadRequest(format!(
@@ -320,14 +314,8 @@ async fn xorb_post(
     let checked = auth(&state, &headers, Scope::Write)
         .and_then(|()| check_prefix(&prefix))
         .and_then(|()| parse_hash(&hash));
-    let xorb = match checked {
-        Ok(x) => x,
-        Err(e) => {
-            crate::body::drain(body, MAX_XORB_UPLOAD_BYTES).await;
-            return Err(e);
-        }
-    };
-    let body = crate::body::read(body, &headers, MAX_XORB_UPLOAD_BYTES, &state.bodies).await?;
+    let (xorb, body) =
+        crate::body::read_checked(checked, body, &headers, MAX_XORB_UPLOAD_BYTES, &state.bodies).await?;
     Stats::bump(&state.stats.xorb_bodies);
     Stats::bump(&state.stats.xorb_posts);
     let was_inserted = state.store.put_xorb(xorb, body).await?;

@@ -159,6 +159,17 @@ struct FileStats {
 }
 
 impl FileStats {
+    fn new(index: usize, name: String, total: Option<u64>) -> Self {
+        FileStats {
+            index,
+            name,
+            total,
+            processed: AtomicU64::new(0),
+            deduped: AtomicU64::new(0),
+            transferred: AtomicU64::new(0),
+        }
+    }
+
     fn update(&self) -> ProgressUpdate {
         ProgressUpdate::File {
             index: self.index,
@@ -171,15 +182,15 @@ impl FileStats {
     }
 }
 
-/// `len` bytes split between `files` in proportion to their raw bytes (the last
-/// takes the rounding remainder, so the shares sum to `len`).
-fn shares(len: u64, files: &[(Arc<FileStats>, u64)]) -> Vec<u64> {
-    let raw: u128 = files.iter().map(|(_, r)| u128::from(*r)).sum();
-    let mut out: Vec<u64> = files
+/// `len` bytes split in proportion to `raw` (the last share takes the rounding
+/// remainder, so the shares sum to `len`).
+fn shares(len: u64, raw: &[u64]) -> Vec<u64> {
+    let total: u128 = raw.iter().map(|&r| u128::from(r)).sum();
+    let mut out: Vec<u64> = raw
         .iter()
-        .map(|(_, r)| {
+        .map(|r| {
             (u128::from(len) * u128::from(*r))
-                .checked_div(raw)
+                .checked_div(total)
                 .map_or(0, |v| v as u64)
         })
         .collect();
@@ -496,14 +507,7 @@ impl UploadSession {
             }
         });
 
-        let stats = Arc::new(FileStats {
-            index,
-            name: name.clone(),
-            total: size,
-            processed: AtomicU64::new(0),
-            deduped: AtomicU64::new(0),
-            transferred: AtomicU64::new(0),
-        });
+        let stats = Arc::new(FileStats::new(index, name.clone(), size));
         let mut file_chunks: Vec<HashedLength> = Vec::new();
         let mut terms: Vec<Term> = Vec::new();
         let mut defrag = Defrag::default();
@@ -803,7 +807,8 @@ impl UploadSession {
                     counters.xorbs_present.fetch_add(1, Ordering::Relaxed);
                 }
                 counters.transferred.fetch_add(len, Ordering::Relaxed);
-                for ((file, _), share) in open.files.iter().zip(shares(len, &open.files)) {
+                let raw: Vec<u64> = open.files.iter().map(|(_, r)| *r).collect();
+                for ((file, _), share) in open.files.iter().zip(shares(len, &raw)) {
                     file.transferred.fetch_add(share, Ordering::Relaxed);
                     progress.update(file.update());
                 }
@@ -1036,25 +1041,13 @@ mod tests {
 
     #[test]
     fn a_xorbs_bytes_are_shared_by_raw_size_and_add_up() {
-        let file = |index| {
-            Arc::new(FileStats {
-                index,
-                name: format!("f{index}"),
-                total: None,
-                processed: AtomicU64::new(0),
-                deduped: AtomicU64::new(0),
-                transferred: AtomicU64::new(0),
-            })
-        };
-        let files = vec![(file(0), 1), (file(1), 2), (file(2), 3)];
-        assert_eq!(shares(100, &files), vec![16, 33, 51]);
-        assert_eq!(shares(0, &files), vec![0, 0, 0]);
-        let huge = vec![(file(0), u64::MAX / 2), (file(1), u64::MAX / 2)];
+        assert_eq!(shares(100, &[1, 2, 3]), vec![16, 33, 51]);
+        assert_eq!(shares(0, &[1, 2, 3]), vec![0, 0, 0]);
         assert_eq!(
-            shares(u64::MAX, &huge),
+            shares(u64::MAX, &[u64::MAX / 2, u64::MAX / 2]),
             vec![u64::MAX / 2, u64::MAX - u64::MAX / 2]
         );
-        assert_eq!(shares(7, &[(file(0), 0)]), vec![7]);
+        assert_eq!(shares(7, &[0]), vec![7]);
         assert!(shares(7, &[]).is_empty());
     }
 

@@ -49,9 +49,7 @@ impl LocalBackend {
     /// is replaced; every key of the store is content-addressed or written once, so a
     /// replacement carries the same content.
     pub(crate) async fn put(&self, key: &str, data: Bytes) -> Result<()> {
-        let path = self.path(key);
-        let tmp = self.root.join(TMP_DIR).join(temp_name());
-        blocking(move || write_atomic(&path, &tmp, &[data])).await
+        self.put_parts(key, vec![data]).await
     }
 
     /// Writes an object made of `parts`, in order, atomically (as [`put`](Self::put)).

@@ -185,30 +185,9 @@ async fn truncated_range_is_detected_and_refetched() {
 async fn expired_token_is_refreshed_mid_transfer() {
     let mock = Mock::start().await;
     recon_fixture(&mock);
-    let issued = Arc::new(AtomicU32::new(0));
-    let (st, iss) = (mock.state.clone(), issued.clone());
-    let refresher = move || {
-        let n = iss.fetch_add(1, Ordering::SeqCst);
-        let tok = format!("tok{n}");
-        // The server accepts only the newest token: older ones have "expired".
-        st.lock().unwrap().tokens = vec![tok.clone()];
-        async move {
-            Ok(CasToken {
-                token: tok,
-                expires_at: Some(u64::MAX / 2),
-                cas_url: None,
-            })
-        }
-    };
-    let c = HttpCas::new(
-        &mock.base,
-        Auth::Refreshing {
-            refresher: Arc::new(refresher),
-            initial: None,
-        },
-        &fast_config(),
-    )
-    .unwrap();
+    // The server accepts only the newest token: older ones have "expired".
+    let (auth, issued) = rotating_tokens(&mock);
+    let c = HttpCas::new(&mock.base, auth, &fast_config()).unwrap();
     c.reconstruction(&h(9), None).await.unwrap();
     assert_eq!(issued.load(Ordering::SeqCst), 1);
     // The server forgets the token (expiry): the next call gets 401, refreshes, succeeds.
