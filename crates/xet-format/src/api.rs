@@ -250,26 +250,29 @@ pub fn crc64_nvme(data: &[u8]) -> u64 {
 
 /// [`crc64_nvme`] of data given in pieces.
 ///
-/// Carry-less multiplication folding (PCLMULQDQ / PMULL, chosen at run time; a
-/// table fallback elsewhere): ~7 GB/s here against ~1.5 GB/s for slicing-by-8.
-/// Client and server each checksum every uploaded xorb, so it shows on profiles.
+/// Carry-less multiplication folding (VPCLMULQDQ / PCLMULQDQ / PMULL, chosen at
+/// run time; a table fallback elsewhere). Client and server each checksum every
+/// uploaded xorb and the chunk cache every entry, so it shows on profiles:
+/// crc-fast ran 1 GiB in 35 ms on a Zen 4 (AVX-512) against 76-98 ms for the
+/// PCLMULQDQ-only crc64fast-nvme used before, and 1.5-1.8x faster on an Intel
+/// Xeon without VPCLMULQDQ.
 #[derive(Clone)]
-pub struct Crc64Nvme(crc64fast_nvme::Digest);
+pub struct Crc64Nvme(crc_fast::Digest);
 
 impl Crc64Nvme {
     /// The checksum of nothing yet.
     pub fn new() -> Self {
-        Crc64Nvme(crc64fast_nvme::Digest::new())
+        Crc64Nvme(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme))
     }
 
     /// Feeds the next bytes.
     pub fn update(&mut self, data: &[u8]) {
-        self.0.write(data);
+        self.0.update(data);
     }
 
     /// The checksum of everything fed.
     pub fn finish(&self) -> u64 {
-        self.0.sum64()
+        self.0.finalize()
     }
 }
 

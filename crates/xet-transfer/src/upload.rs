@@ -339,9 +339,13 @@ impl UploadSession {
             cas,
             memory: Arc::new(Semaphore::new(budget as usize)),
             upload_slots: Arc::new(Semaphore::new(config.upload_concurrency.max(1))),
-            // Idle blocks for the churn of a steady upload (a block comes back when
-            // its xorb is compressed).
-            blocks: Pool::new(4),
+            // A block comes back when the last xorb holding a slice of it has been
+            // uploaded, so a steady upload of new data cycles through as many blocks
+            // as the memory budget lets be in flight. Keeping that many idle costs no
+            // more than the peak already held, and spares each cycle the page faults
+            // of fresh memory (a 1 GiB upload: 49k minor page faults, against
+            // 85-102k with 4 blocks kept).
+            blocks: Pool::new((budget as usize).div_ceil(READ_BLOCK)),
             config,
             progress: Arc::new(NoProgress),
             cancel: CancellationToken::new(),

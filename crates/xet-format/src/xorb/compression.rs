@@ -320,11 +320,11 @@ pub fn compress_chunk(data: &[u8], scheme: CompressionScheme) -> Result<Compress
     }
     let compressed = match scheme {
         CompressionScheme::None => None,
-        CompressionScheme::Lz4 => lz4::compress_frame(data),
+        CompressionScheme::Lz4 => lz4::compress_frame_if_smaller(data),
         CompressionScheme::ByteGrouping4Lz4 => {
             let mut grouped = Vec::with_capacity(data.len());
             bg4_split(data, &mut grouped);
-            lz4::compress_frame(&grouped)
+            lz4::compress_frame_if_smaller(&grouped)
         }
     };
     // Both lengths are at most 131072 here, so they fit the header's 24 bits.

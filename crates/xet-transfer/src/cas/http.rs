@@ -664,6 +664,9 @@ impl HttpCas {
                 match serde_json::from_str::<ShardUploadEvent>(text) {
                     Ok(ShardUploadEvent::Result { result }) => return Ok(result != Some(0)),
                     Ok(ShardUploadEvent::Error { message, retryable }) => {
+                        // The status line said 200 before the stream began; say where
+                        // the failure came from, or "(HTTP 200)" reads as a contradiction.
+                        let message = format!("{message} (an error event in the 200 response's stream)");
                         return Err(if retryable {
                             Error::Server {
                                 op: op.to_string(),

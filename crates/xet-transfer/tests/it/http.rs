@@ -72,6 +72,19 @@ async fn shard_upload_reads_ndjson_to_result() {
     assert_eq!(mock.state.lock().unwrap().shards.len(), 1);
 }
 
+#[tokio::test]
+async fn a_shard_refused_in_the_event_stream_says_so() {
+    let (_mock, c) = backed().await;
+    let e = c.put_shard(Bytes::from_static(b"not a shard")).await.unwrap_err();
+    assert!(matches!(e, Error::Rejected { status: 200, .. }), "{e:?}");
+    let text = e.to_string();
+    // The 200 came before the refusal: the message must not read as a contradiction.
+    assert!(
+        text.contains("error event in the 200 response's stream"),
+        "{text}"
+    );
+}
+
 fn recon_fixture(mock: &Mock) {
     let x = h(1).to_string();
     mock.state
