@@ -157,6 +157,25 @@ impl Error {
         }
     }
 
+    /// Adds `context` to the operation a CAS error names (`op (context)`), e.g. which
+    /// files a failed xorb upload held data of; other errors come back unchanged.
+    pub(crate) fn in_context(mut self, context: &str) -> Self {
+        match &mut self {
+            Error::Unauthorized { op, .. }
+            | Error::Rejected { op, .. }
+            | Error::Server { op, .. }
+            | Error::Connection { op, .. }
+            | Error::Stalled { op, .. }
+            | Error::Protocol { op, .. } => {
+                op.push_str(" (");
+                op.push_str(context);
+                op.push(')');
+            }
+            _ => {}
+        }
+        self
+    }
+
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             action,

@@ -247,6 +247,18 @@ fn xorb_body(
     Ok(XorbBody::new(pieces))
 }
 
+/// "data of a, b and c" (at most three names, then how many more) for the files a
+/// xorb holds new chunks of.
+fn holding(files: &[(Arc<FileStats>, u64)]) -> String {
+    let names: Vec<&str> = files.iter().map(|(f, _)| f.name.as_str()).collect();
+    let shown = names.len().min(3);
+    let mut s = format!("data of {}", names[..shown].join(", "));
+    if names.len() > shown {
+        s.push_str(&format!(" and {} more files", names.len() - shown));
+    }
+    s
+}
+
 /// Shared state of the dedup stage.
 struct DedupState {
     /// Raw chunk hash -> where it is stored: this session's xorbs, the shard
@@ -805,7 +817,11 @@ impl UploadSession {
                     .map_err(|e| Error::Config(format!("xorb builder failed: {e}")))??;
                 let len = body.len() as u64;
                 tracing::debug!(xorb = %hash, "xorb sending");
-                let was_new = cancel.run(cas.put_xorb(&hash, body)).await?;
+                // Failures surface in `finish()`, away from the file: name the files.
+                let was_new = cancel
+                    .run(cas.put_xorb(&hash, body))
+                    .await
+                    .map_err(|e| e.in_context(&holding(&open.files)))?;
                 counters.xorbs.fetch_add(1, Ordering::Relaxed);
                 if !was_new {
                     counters.xorbs_present.fetch_add(1, Ordering::Relaxed);

@@ -296,6 +296,23 @@ async fn sessions_over_http_survive_faults() {
 }
 
 #[tokio::test]
+async fn a_failed_xorb_upload_names_the_files_it_held() {
+    use xet_transfer::{Sha256Source, UploadSession};
+    let (mock, c) = backed().await;
+    // The first xorb's commit is refused for good (the xorb holds both buffers).
+    mock.fault("commit", Fault::Status(400));
+    let s = UploadSession::new(c.clone(), fast_config()).unwrap();
+    for (name, seed) in [("weights.bin", 1), ("config.json", 2)] {
+        let d = Bytes::from(crate::support::data(200_000, seed));
+        s.upload_bytes(name, d, Sha256Source::Skip).await.unwrap();
+    }
+    let e = s.finish().await.unwrap_err();
+    assert!(matches!(e, Error::Rejected { status: 400, .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(text.contains("(data of weights.bin, config.json)"), "{text}");
+}
+
+#[tokio::test]
 async fn server_gone_mid_download_fails_clearly_without_output() {
     use xet_transfer::{DownloadSession, Sha256Source, UploadSession};
     let (mock, c) = backed().await;
