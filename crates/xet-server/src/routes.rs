@@ -386,7 +386,10 @@ async fn shard_v2(State(state): State<AppState>, headers: HeaderMap, body: Bytes
             Err(e) => {
                 tracing::debug!(error = %e, "shard upload refused");
                 ShardUploadEvent::Error {
-                    retryable: e.is_retryable(),
+                    // What a status would say on the v1 route: 4xx is for good, a
+                    // 5xx (internal or unavailable) is worth another try, and the
+                    // official client retries 5xx.
+                    retryable: !e.is_client_error(),
                     message: if e.is_client_error() {
                         e.to_string()
                     } else {

@@ -330,6 +330,54 @@ async fn bad_xorbs_are_rejected_and_change_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_the_store_fails_to_write_is_retryable_and_then_lands() {
+    let server = TestServer::start().await;
+    let (c, base, w) = (http(), server.url.clone(), server.bearer(Scope::Write));
+    let u = hand_upload(Rng::new(16).bytes(150_000));
+    let resp = c
+        .post(format!("{base}/v1/xorbs/default/{}", u.xorb_hash))
+        .header("authorization", &w)
+        .body(u.xorb.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // The store's temporary directory becomes a file: every write fails (ENOTDIR),
+    // an internal error, not the client's fault.
+    let tmp = server.dir.path().join("store").join("tmp");
+    std::fs::remove_dir_all(&tmp).unwrap();
+    std::fs::write(&tmp, b"not a directory").unwrap();
+    let post_shard = |v: u8| {
+        c.post(format!("{base}/v{v}/shards"))
+            .header("authorization", &w)
+            .body(u.shard.clone())
+            .send()
+    };
+    assert_eq!(post_shard(1).await.unwrap().status(), 500);
+    let text = post_shard(2).await.unwrap().text().await.unwrap();
+    let last: xet_format::api::ShardUploadEvent = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert!(
+        matches!(
+            last,
+            xet_format::api::ShardUploadEvent::Error { retryable: true, .. }
+        ),
+        "{text}"
+    );
+    // Once the store is writable again, the retry lands.
+    std::fs::remove_file(&tmp).unwrap();
+    std::fs::create_dir(&tmp).unwrap();
+    let text = post_shard(2).await.unwrap().text().await.unwrap();
+    let last: xet_format::api::ShardUploadEvent = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert!(
+        matches!(
+            last,
+            xet_format::api::ShardUploadEvent::Result { result: Some(1) }
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_shards_are_rejected_and_change_nothing() {
     let server = TestServer::start().await;
     let (c, base, w) = (http(), server.url.clone(), server.bearer(Scope::Write));
