@@ -141,10 +141,98 @@ impl<B: PoolBuf> Drop for Pooled<B> {
     }
 }
 
+/// Gathers a body of a declared length (`Content-Length`) from the pieces it arrives
+/// in, into a pooled page-aligned buffer of exactly that length: for the client's
+/// responses and the server's requests alike. A body that runs past its length or
+/// ends short is refused, never handed on.
+#[derive(Debug)]
+pub struct Filler {
+    buf: Pooled<AlignedBuf>,
+    filled: usize,
+}
+
+/// Why a [`Filler`] refused its body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FillError {
+    /// More bytes came than declared.
+    #[error("body is longer than its Content-Length {declared}")]
+    TooLong {
+        /// The declared length.
+        declared: usize,
+    },
+    /// The body ended before the declared length.
+    #[error("body has {filled} bytes, its Content-Length said {declared}")]
+    Short {
+        /// Bytes received.
+        filled: usize,
+        /// The declared length.
+        declared: usize,
+    },
+}
+
+impl Filler {
+    /// An empty body of `declared` bytes, in a buffer from `pool`.
+    pub fn new(pool: &Arc<Pool<AlignedBuf>>, declared: usize) -> Self {
+        Filler {
+            buf: pool.take(declared),
+            filled: 0,
+        }
+    }
+
+    /// Appends the next piece.
+    pub fn push(&mut self, piece: &[u8]) -> Result<(), FillError> {
+        let declared = self.buf.as_ref().len();
+        let end = self.filled + piece.len();
+        if end > declared {
+            return Err(FillError::TooLong { declared });
+        }
+        self.buf.get_mut().as_mut_slice()[self.filled..end].copy_from_slice(piece);
+        self.filled = end;
+        Ok(())
+    }
+
+    /// The body, if every declared byte came (`Bytes::from_owner` takes it as is).
+    pub fn finish(self) -> Result<Pooled<AlignedBuf>, FillError> {
+        let declared = self.buf.as_ref().len();
+        if self.filled != declared {
+            return Err(FillError::Short {
+                filled: self.filled,
+                declared,
+            });
+        }
+        Ok(self.buf)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use bytes::Bytes;
+
+    #[test]
+    fn a_filler_takes_exactly_its_declared_length() {
+        let pool = Pool::<AlignedBuf>::new(1);
+        let mut f = Filler::new(&pool, 10);
+        f.push(b"hello").unwrap();
+        f.push(b"").unwrap();
+        f.push(b"world").unwrap();
+        assert_eq!(f.finish().unwrap().as_ref(), b"helloworld");
+        let mut f = Filler::new(&pool, 10);
+        f.push(b"hello").unwrap();
+        assert_eq!(f.push(b"world!"), Err(FillError::TooLong { declared: 10 }));
+        let mut f = Filler::new(&pool, 10);
+        f.push(b"hello").unwrap();
+        let e = f.finish().unwrap_err();
+        assert_eq!(
+            e,
+            FillError::Short {
+                filled: 5,
+                declared: 10
+            }
+        );
+        assert_eq!(e.to_string(), "body has 5 bytes, its Content-Length said 10");
+        assert!(Filler::new(&pool, 0).finish().unwrap().as_ref().is_empty());
+    }
 
     #[test]
     fn buffers_come_back_when_the_last_slice_drops() {

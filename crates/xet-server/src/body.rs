@@ -12,7 +12,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap};
 use bytes::BytesMut;
 use futures_util::StreamExt;
-use xet_format::bufpool::Pool;
+use xet_format::bufpool::{FillError, Filler, Pool};
 use xet_format::AlignedBuf;
 
 use crate::error::{Error, Result};
@@ -53,26 +53,12 @@ async fn read(body: Body, headers: &HeaderMap, limit: usize, pool: &BodyPool) ->
     let read_error = |e: axum::Error| Error::BadRequest(format!("reading the request body: {e}"));
     match declared {
         Some(n) if n as usize >= POOLED_BODY => {
-            let n = n as usize;
-            let mut buf = pool.take(n);
-            let mut filled = 0usize;
+            let refused = |e: FillError| Error::BadRequest(format!("request {e}"));
+            let mut body = Filler::new(pool, n as usize);
             while let Some(frame) = frames.next().await {
-                let frame = frame.map_err(read_error)?;
-                let end = filled + frame.len();
-                if end > n {
-                    return Err(Error::BadRequest(format!(
-                        "request body is longer than its Content-Length {n}"
-                    )));
-                }
-                buf.get_mut().as_mut_slice()[filled..end].copy_from_slice(&frame);
-                filled = end;
+                body.push(&frame.map_err(read_error)?).map_err(refused)?;
             }
-            if filled != n {
-                return Err(Error::BadRequest(format!(
-                    "request body has {filled} bytes, its Content-Length said {n}"
-                )));
-            }
-            Ok(Bytes::from_owner(buf))
+            Ok(Bytes::from_owner(body.finish().map_err(refused)?))
         }
         _ => {
             let mut buf = BytesMut::with_capacity(declared.unwrap_or(0) as usize);

@@ -30,7 +30,7 @@ use crate::auth::{Auth, CasToken, TokenRefresher, TokenSource};
 use crate::cas::{BoxFuture, Cas, XorbBody};
 use crate::config::RetryConfig;
 use crate::{Config, Error, Result};
-use xet_format::bufpool::Pool;
+use xet_format::bufpool::{FillError, Filler, Pool};
 
 /// Prefix of xorb and dedup routes. The official client sends `default` for both
 /// (CLIENT-WIRE.md; §14 item 11), and so do we.
@@ -254,24 +254,12 @@ async fn read_body(
         // Large bodies (xorb ranges, shards) go into a reused page-aligned buffer:
         // no page faults once the pool is warm, and fast copies into files later.
         Some(n) if n >= POOLED_BODY => {
-            let mut buf = pool.take(n as usize);
-            let mut filled = 0usize;
+            let refused = |e: FillError| Error::corrupt(format!("{op}: {e}"));
+            let mut body = Filler::new(pool, n as usize);
             while let Some(c) = watched(op, stall, resp.chunk()).await? {
-                let end = filled + c.len();
-                if end as u64 > n {
-                    return Err(Error::corrupt(format!(
-                        "{op}: body is longer than its Content-Length {n}"
-                    )));
-                }
-                buf.get_mut().as_mut_slice()[filled..end].copy_from_slice(&c);
-                filled = end;
+                body.push(&c).map_err(refused)?;
             }
-            if filled as u64 != n {
-                return Err(Error::corrupt(format!(
-                    "{op}: body has {filled} bytes, Content-Length said {n}"
-                )));
-            }
-            Ok(Bytes::from_owner(buf))
+            Ok(Bytes::from_owner(body.finish().map_err(refused)?))
         }
         _ => {
             let limit = expected.unwrap_or(MAX_BODY);
