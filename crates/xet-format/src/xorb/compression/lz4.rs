@@ -88,25 +88,20 @@ fn encode(data: &[u8], only_smaller: bool) -> Option<Vec<u8>> {
     } else {
         (1, BlockSize::Max256KB)
     };
-    ENCODERS.with(|encoders| {
-        let mut encoders = encoders.borrow_mut();
-        let enc = encoders[slot].get_or_insert_with(|| {
-            FrameEncoder::with_frame_info(FrameInfo::new().block_size(size), Vec::new())
-        });
-        enc.get_mut().clear();
-        // A second frame from one encoder starts from a cleared table and no
-        // prefix (`begin_frame`), as a fresh encoder does (tested).
-        let done = enc
-            .write_all(data)
-            .and_then(|()| enc.try_finish().map_err(std::io::Error::other));
-        if done.is_err() {
-            // Unknown state: start the next call from a fresh encoder.
-            encoders[slot] = None;
-            return None;
-        }
-        let f = enc.get_ref();
-        keep(f).then(|| f.clone())
-    })
+    // Taken out of its slot while in use and put back only after a clean frame: an
+    // encoder left mid-frame by an error or a panic is dropped, never reused.
+    let mut enc = ENCODERS
+        .with(|e| e.borrow_mut()[slot].take())
+        .unwrap_or_else(|| FrameEncoder::with_frame_info(FrameInfo::new().block_size(size), Vec::new()));
+    enc.get_mut().clear();
+    // A second frame from one encoder starts from a cleared table and no prefix
+    // (`begin_frame`), as a fresh encoder does (tested).
+    enc.write_all(data).ok()?;
+    enc.try_finish().ok()?;
+    let f = enc.get_ref();
+    let out = keep(f).then(|| f.clone());
+    ENCODERS.with(|e| e.borrow_mut()[slot] = Some(enc));
+    out
 }
 
 /// A little cursor over the frame, for error messages with positions.
