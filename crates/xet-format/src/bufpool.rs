@@ -171,7 +171,8 @@ pub enum FillError {
 }
 
 impl Filler {
-    /// An empty body of `declared` bytes, in a buffer from `pool`.
+    /// An empty body of `declared` bytes, in a buffer from `pool`, allocated now:
+    /// check `declared` against a limit first (a `Content-Length` is the peer's word).
     pub fn new(pool: &Arc<Pool<AlignedBuf>>, declared: usize) -> Self {
         Filler {
             buf: pool.take(declared),

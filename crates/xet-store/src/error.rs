@@ -162,7 +162,9 @@ impl Error {
         )
     }
 
-    /// Whether the same call may succeed later.
+    /// Whether the store knows the same call may succeed later (its backend is
+    /// unavailable). Narrower than what a client may retry: the server's routes go by
+    /// the status class, and every non-client error (5xx) is worth another try there.
     pub fn is_retryable(&self) -> bool {
         matches!(self.kind(), ErrorKind::Unavailable)
     }

@@ -157,8 +157,9 @@ impl Error {
         }
     }
 
-    /// Adds `context` to the operation a CAS error names (`op (context)`), e.g. which
-    /// files a failed xorb upload held data of; other errors come back unchanged.
+    /// Adds `context` to the operation a CAS error names (`op (context)`), or to what
+    /// did not check out for corrupt data, e.g. which files a failed xorb upload held
+    /// data of; other errors come back unchanged.
     pub(crate) fn in_context(mut self, context: &str) -> Self {
         match &mut self {
             Error::Unauthorized { op, .. }
@@ -166,7 +167,8 @@ impl Error {
             | Error::Server { op, .. }
             | Error::Connection { op, .. }
             | Error::Stalled { op, .. }
-            | Error::Protocol { op, .. } => {
+            | Error::Protocol { op, .. }
+            | Error::Corrupt { what: op } => {
                 op.push_str(" (");
                 op.push_str(context);
                 op.push(')');

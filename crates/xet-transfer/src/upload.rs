@@ -250,7 +250,13 @@ fn xorb_body(
 /// "data of a, b and c" (at most three names, then how many more) for the files a
 /// xorb holds new chunks of.
 fn holding(files: &[(Arc<FileStats>, u64)]) -> String {
-    let names: Vec<&str> = files.iter().map(|(f, _)| f.name.as_str()).collect();
+    // A file appears once per run of its chunks; files added concurrently interleave.
+    let mut names: Vec<&str> = Vec::new();
+    for (f, _) in files {
+        if !names.contains(&f.name.as_str()) {
+            names.push(&f.name);
+        }
+    }
     let shown = names.len().min(3);
     let mut s = format!("data of {}", names[..shown].join(", "));
     if names.len() > shown {
@@ -1058,6 +1064,18 @@ mod tests {
     use super::*;
     use xet_format::chunker::chunk_boundaries;
     use xet_format::xorb::XorbBuilder;
+
+    #[test]
+    fn a_xorb_names_each_file_it_holds_once() {
+        let f = |n: &str| Arc::new(FileStats::new(0, n.into(), None));
+        let (a, b) = (f("a"), f("b"));
+        // Interleaved runs of two files added concurrently, then more files.
+        let files = vec![(a.clone(), 1), (b.clone(), 1), (a, 1), (b, 1)];
+        assert_eq!(holding(&files), "data of a, b");
+        let mut more = files;
+        more.extend(["c", "d", "e"].map(|n| (f(n), 1)));
+        assert_eq!(holding(&more), "data of a, b, c and 2 more files");
+    }
 
     #[test]
     fn a_xorbs_bytes_are_shared_by_raw_size_and_add_up() {

@@ -63,8 +63,9 @@ pub(crate) fn compress_frame(data: &[u8]) -> Option<Vec<u8>> {
     encode(data, false)
 }
 
-/// [`compress_frame`], but `None` as well when the frame would not be shorter than
-/// `data` (then a chunk is stored as is and the frame would be thrown away).
+/// `data` as one LZ4 frame exactly as the official client writes it, if that frame
+/// is shorter than `data`; `None` otherwise (the chunk is then stored as is) or if
+/// the encoder fails (it writes to memory, so it should not).
 pub(crate) fn compress_frame_if_smaller(data: &[u8]) -> Option<Vec<u8>> {
     encode(data, true)
 }
@@ -90,8 +91,12 @@ fn encode(data: &[u8], only_smaller: bool) -> Option<Vec<u8>> {
     };
     // Taken out of its slot while in use and put back only after a clean frame: an
     // encoder left mid-frame by an error or a panic is dropped, never reused.
+    // `try_with`: while the thread's locals are being torn down there is no slot,
+    // and a fresh encoder does the job (nothing is put back then).
     let mut enc = ENCODERS
-        .with(|e| e.borrow_mut()[slot].take())
+        .try_with(|e| e.borrow_mut()[slot].take())
+        .ok()
+        .flatten()
         .unwrap_or_else(|| FrameEncoder::with_frame_info(FrameInfo::new().block_size(size), Vec::new()));
     enc.get_mut().clear();
     // A second frame from one encoder starts from a cleared table and no prefix
@@ -100,7 +105,7 @@ fn encode(data: &[u8], only_smaller: bool) -> Option<Vec<u8>> {
     enc.try_finish().ok()?;
     let f = enc.get_ref();
     let out = keep(f).then(|| f.clone());
-    ENCODERS.with(|e| e.borrow_mut()[slot] = Some(enc));
+    let _ = ENCODERS.try_with(|e| e.borrow_mut()[slot] = Some(enc));
     out
 }
 
