@@ -7,7 +7,10 @@ use xet_format::shard::{ChunkLookup, FileTerm, Shard, ShardBuilder};
 use xet_format::MerkleHash;
 use xet_server::{AuthConfig, Scope};
 
-use crate::support::{download, hand_upload, http, put_hand_upload, Rng, TestServer, USER_TOKEN};
+use crate::support::{
+    download, hand_upload, http, last_shard_event, put_hand_upload, put_hand_xorb, Rng, TestServer,
+    USER_TOKEN,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_then_reconstruct_whole_and_ranges() {
@@ -334,14 +337,7 @@ async fn a_shard_the_store_fails_to_write_is_retryable_and_then_lands() {
     let server = TestServer::start().await;
     let (c, base, w) = (http(), server.url.clone(), server.bearer(Scope::Write));
     let u = hand_upload(Rng::new(16).bytes(150_000));
-    let resp = c
-        .post(format!("{base}/v1/xorbs/default/{}", u.xorb_hash))
-        .header("authorization", &w)
-        .body(u.xorb.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    put_hand_xorb(&c, &base, &w, &u).await;
     // The store's temporary directory becomes a file: every write fails (ENOTDIR),
     // an internal error, not the client's fault.
     let tmp = server.dir.path().join("store").join("tmp");
@@ -355,7 +351,7 @@ async fn a_shard_the_store_fails_to_write_is_retryable_and_then_lands() {
     };
     assert_eq!(post_shard(1).await.unwrap().status(), 500);
     let text = post_shard(2).await.unwrap().text().await.unwrap();
-    let last: xet_format::api::ShardUploadEvent = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let last = last_shard_event(&text);
     assert!(
         matches!(
             last,
@@ -367,7 +363,7 @@ async fn a_shard_the_store_fails_to_write_is_retryable_and_then_lands() {
     std::fs::remove_file(&tmp).unwrap();
     std::fs::create_dir(&tmp).unwrap();
     let text = post_shard(2).await.unwrap().text().await.unwrap();
-    let last: xet_format::api::ShardUploadEvent = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let last = last_shard_event(&text);
     assert!(
         matches!(
             last,
@@ -397,7 +393,7 @@ async fn bad_shards_are_rejected_and_change_nothing() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "application/x-ndjson");
     let text = resp.text().await.unwrap();
-    let last: xet_format::api::ShardUploadEvent = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let last = last_shard_event(&text);
     assert!(
         matches!(
             last,
@@ -406,14 +402,7 @@ async fn bad_shards_are_rejected_and_change_nothing() {
         "{text}"
     );
 
-    let resp = c
-        .post(format!("{base}/v1/xorbs/default/{}", u.xorb_hash))
-        .header("authorization", &w)
-        .body(u.xorb.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    put_hand_xorb(&c, &base, &w, &u).await;
     // Wrong verification hash.
     let mut shard = Shard::decode(&u.shard).unwrap();
     shard.files[0].verification = Some(vec![MerkleHash::from_bytes([3; 32])]);

@@ -402,8 +402,8 @@ pub async fn download(
     Ok(data)
 }
 
-/// Uploads a hand-built file through the direct v1 routes; panics on failure.
-pub async fn put_hand_upload(client: &reqwest::Client, base: &str, bearer: &str, u: &HandUpload) {
+/// Uploads a hand-built file's xorb through the direct v1 route; panics on failure.
+pub async fn put_hand_xorb(client: &reqwest::Client, base: &str, bearer: &str, u: &HandUpload) {
     let r = client
         .post(format!("{base}/v1/xorbs/default/{}", u.xorb_hash))
         .header("authorization", bearer)
@@ -412,6 +412,16 @@ pub async fn put_hand_upload(client: &reqwest::Client, base: &str, bearer: &str,
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
+/// The terminal event of a `/v2/shards` answer (its last NDJSON line).
+pub fn last_shard_event(text: &str) -> xet_format::api::ShardUploadEvent {
+    serde_json::from_str(text.lines().last().expect("an event line")).expect("a shard event")
+}
+
+/// Uploads a hand-built file through the direct v1 routes; panics on failure.
+pub async fn put_hand_upload(client: &reqwest::Client, base: &str, bearer: &str, u: &HandUpload) {
+    put_hand_xorb(client, base, bearer, u).await;
     let r = client
         .post(format!("{base}/v1/shards"))
         .header("authorization", bearer)

@@ -424,16 +424,10 @@ mod tests {
 
     #[test]
     fn frames_are_the_official_encoders_bytes() {
-        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-        let mut noise = |n: usize| -> Vec<u8> {
-            (0..n)
-                .map(|_| {
-                    rng ^= rng << 13;
-                    rng ^= rng >> 7;
-                    rng ^= rng << 17;
-                    rng as u8
-                })
-                .collect()
+        let mut seed = 0;
+        let mut noise = |n: usize| {
+            seed += 1;
+            crate::test_support::gen(n, seed)
         };
         let text = b"the quick brown fox jumps over the lazy dog; ".repeat(3000);
         let mut inputs: Vec<Vec<u8>> = vec![Vec::new(), vec![0], vec![0; 131072], noise(131072), noise(20)];
